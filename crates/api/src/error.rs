@@ -1,0 +1,67 @@
+//! API errors and their responses. Error bodies are always JSON.
+
+use axum::response::{IntoResponse, Response};
+use http::{header, HeaderValue, StatusCode};
+use lite_protocol::{codes::ErrorCode, error::WireError, records::DecodeError};
+
+#[derive(Debug)]
+pub struct ApiError(pub WireError);
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self(WireError::new(code, message))
+    }
+
+    pub fn bad_header(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::BadHeader, message)
+    }
+
+    pub fn bad_path(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::BadPath, message)
+    }
+
+    pub fn bad_query(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::BadQuery, message)
+    }
+
+    pub fn bad_json(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::BadJson, message)
+    }
+
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Invalid, message)
+    }
+}
+
+impl From<lite_domain::Error> for ApiError {
+    fn from(e: lite_domain::Error) -> Self {
+        Self(e.into())
+    }
+}
+
+impl From<lite_domain::config::ConfigError> for ApiError {
+    fn from(e: lite_domain::config::ConfigError) -> Self {
+        Self::invalid(e.to_string())
+    }
+}
+
+impl From<DecodeError> for ApiError {
+    fn from(e: DecodeError) -> Self {
+        match e {
+            DecodeError::BadJson(m) => Self::bad_json(m),
+            DecodeError::BadProto(m) => Self::new(ErrorCode::BadProto, m),
+            DecodeError::Invalid(m) => Self::invalid(m),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.0.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut response = (status, self.0.body_bytes()).into_response();
+        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        response
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,99 @@
+//! Turning request parts into domain values, with the error code that each
+//! place of failure carries: headers → `bad_header`, path → `bad_path`,
+//! query → `bad_query`, JSON body → `bad_json`.
+
+use axum::extract::{rejection::PathRejection, FromRequest, Path};
+use bytes::Bytes;
+use http::{header, HeaderMap};
+use lite_domain::{
+    limits::REQUEST_TOKEN_BYTES_MAX,
+    names::{BasinName, StreamName},
+};
+use lite_protocol::format::{MediaType, RecordFormat};
+use serde::de::DeserializeOwned;
+
+use crate::error::{ApiError, ApiResult};
+
+pub const BASIN_HEADER: &str = "s2-basin";
+pub const REQUEST_TOKEN_HEADER: &str = "s2-request-token";
+pub const FORMAT_HEADER: &str = "s2-format";
+pub const PROVISION_RESULT_HEADER: &str = "s2-provision-result";
+
+/// A header's value as text; absent is `None`, non-text is `bad_header`.
+pub fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> ApiResult<Option<&'a str>> {
+    headers
+        .get(name)
+        .map(|v| v.to_str().map_err(|_| ApiError::bad_header(format!("{name} header is not valid text"))))
+        .transpose()
+}
+
+pub fn basin_header(headers: &HeaderMap) -> ApiResult<BasinName> {
+    let value = header_str(headers, BASIN_HEADER)?
+        .ok_or_else(|| ApiError::bad_header(format!("missing {BASIN_HEADER} header")))?;
+    BasinName::new(value.trim()).map_err(|e| ApiError::bad_header(format!("{BASIN_HEADER}: {e}")))
+}
+
+pub fn request_token(headers: &HeaderMap) -> ApiResult<Option<String>> {
+    match header_str(headers, REQUEST_TOKEN_HEADER)? {
+        Some(token) if token.len() > REQUEST_TOKEN_BYTES_MAX => {
+            Err(ApiError::bad_header(format!("{REQUEST_TOKEN_HEADER} must be at most {REQUEST_TOKEN_BYTES_MAX} bytes")))
+        }
+        token => Ok(token.map(str::to_owned)),
+    }
+}
+
+pub fn record_format(headers: &HeaderMap) -> ApiResult<RecordFormat> {
+    RecordFormat::parse(header_str(headers, FORMAT_HEADER)?).map_err(|e| ApiError::bad_header(e.to_string()))
+}
+
+pub fn content_type(headers: &HeaderMap) -> MediaType {
+    MediaType::parse(headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()))
+}
+
+pub fn accept(headers: &HeaderMap) -> MediaType {
+    MediaType::parse(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()))
+}
+
+fn path_segment(path: Result<Path<String>, PathRejection>) -> ApiResult<String> {
+    path.map(|Path(segment)| segment).map_err(|e| ApiError::bad_path(e.body_text()))
+}
+
+pub fn basin_path(path: Result<Path<String>, PathRejection>) -> ApiResult<BasinName> {
+    BasinName::new(path_segment(path)?).map_err(|e| ApiError::bad_path(e.to_string()))
+}
+
+pub fn stream_path(path: Result<Path<String>, PathRejection>) -> ApiResult<StreamName> {
+    StreamName::new(path_segment(path)?).map_err(|e| ApiError::bad_path(e.to_string()))
+}
+
+pub fn query<T: DeserializeOwned>(raw: Option<&str>) -> ApiResult<T> {
+    serde_urlencoded::from_str(raw.unwrap_or("")).map_err(|e| ApiError::bad_query(e.to_string()))
+}
+
+/// A JSON body, or `None` for an empty one.
+pub fn optional_json<T: DeserializeOwned>(headers: &HeaderMap, body: &Bytes) -> ApiResult<Option<T>> {
+    if body.is_empty() {
+        return Ok(None);
+    }
+    let content_type = header_str(headers, header::CONTENT_TYPE.as_str())?.unwrap_or("");
+    if !MediaType::is_json_content_type(content_type) {
+        return Err(ApiError::bad_json("expected Content-Type: application/json"));
+    }
+    serde_json::from_slice(body).map(Some).map_err(|e| ApiError::bad_json(e.to_string()))
+}
+
+pub fn json<T: DeserializeOwned>(headers: &HeaderMap, body: &Bytes) -> ApiResult<T> {
+    optional_json(headers, body)?.ok_or_else(|| ApiError::bad_json("expected a JSON body"))
+}
+
+/// A buffered control-plane body; one that cannot be read (too large, cut
+/// off) is `bad_json`.
+pub struct JsonBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for JsonBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
+        Bytes::from_request(req, state).await.map(JsonBody).map_err(|e| ApiError::bad_json(e.body_text()))
+    }
+}

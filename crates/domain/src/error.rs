@@ -1,0 +1,60 @@
+//! The errors a domain service returns. The API layer maps each variant to
+//! one error code, once.
+
+use thiserror::Error;
+
+use crate::{
+    append::{AppendInvalid, AppendRejection},
+    config::ConfigError,
+    position::StreamPosition,
+    record::FencingToken,
+    storage::StorageError,
+};
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum Error {
+    #[error("basin not found")]
+    BasinNotFound,
+    #[error("stream not found")]
+    StreamNotFound,
+    #[error("resource already exists")]
+    AlreadyExists,
+    #[error("basin is being deleted")]
+    BasinDeletionPending,
+    #[error("stream is being deleted")]
+    StreamDeletionPending,
+    #[error("{0}")]
+    Invalid(String),
+    #[error("fencing token mismatch")]
+    FencingTokenMismatch(FencingToken),
+    #[error("seq num mismatch")]
+    SeqNumMismatch(u64),
+    #[error("read start is beyond the tail")]
+    BeyondTail(StreamPosition),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error("{0}")]
+    Unavailable(&'static str),
+}
+
+impl From<ConfigError> for Error {
+    fn from(e: ConfigError) -> Self {
+        Self::Invalid(e.to_string())
+    }
+}
+
+impl From<AppendInvalid> for Error {
+    fn from(e: AppendInvalid) -> Self {
+        Self::Invalid(e.to_string())
+    }
+}
+
+impl From<AppendRejection> for Error {
+    fn from(e: AppendRejection) -> Self {
+        match e {
+            AppendRejection::FencingTokenMismatch(token) => Self::FencingTokenMismatch(token),
+            AppendRejection::SeqNumMismatch(next) => Self::SeqNumMismatch(next),
+            AppendRejection::Invalid(invalid) => invalid.into(),
+        }
+    }
+}

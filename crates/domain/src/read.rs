@@ -1,0 +1,342 @@
+//! The read rules: where a read starts, when it stops, and whether it may
+//! wait at the tail for new records.
+
+use std::time::Duration;
+
+use crate::{
+    limits::{
+        BATCH_METERED_BYTES_MAX, RECORDS_PER_BATCH_MAX, UNARY_READ_BYTES_MAX, UNARY_READ_RECORDS_MAX,
+        UNARY_READ_WAIT_SECS_MAX,
+    },
+    position::StreamPosition,
+    record::SequencedRecord,
+};
+
+/// Where a read starts. With none given, a read starts at the tail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadStart {
+    SeqNum(u64),
+    Timestamp(u64),
+    TailOffset(u64),
+}
+
+impl Default for ReadStart {
+    fn default() -> Self {
+        Self::TailOffset(0)
+    }
+}
+
+/// When a read ends. Limits apply to the whole read, including records that
+/// arrive while it waits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ReadEnd {
+    pub count: Option<u64>,
+    pub bytes: Option<u64>,
+    /// Exclusive timestamp bound.
+    pub until: Option<u64>,
+    /// How long to wait at the tail for new records; `None` means the default
+    /// (0 when bounded, forever otherwise).
+    pub wait_secs: Option<u64>,
+}
+
+impl ReadEnd {
+    fn is_bounded(&self) -> bool {
+        self.count.is_some() || self.bytes.is_some() || self.until.is_some()
+    }
+
+    /// The wait at the tail: `None` is forever.
+    pub fn wait(&self) -> Option<Duration> {
+        match self.wait_secs {
+            Some(secs) => Some(Duration::from_secs(secs)),
+            None if self.is_bounded() => Some(Duration::ZERO),
+            None => None,
+        }
+    }
+
+    /// Whether the read may follow the tail at all.
+    pub fn may_follow(&self) -> bool {
+        self.wait() != Some(Duration::ZERO)
+    }
+
+    /// Unary reads are capped: 1000 records, 1 MiB, 60 s of waiting.
+    pub fn unary(mut self) -> Self {
+        self.count = Some(self.count.map_or(UNARY_READ_RECORDS_MAX, |c| c.min(UNARY_READ_RECORDS_MAX)));
+        self.bytes = Some(self.bytes.map_or(UNARY_READ_BYTES_MAX, |b| b.min(UNARY_READ_BYTES_MAX)));
+        self.wait_secs = Some(self.wait_secs.unwrap_or(0).min(UNARY_READ_WAIT_SECS_MAX));
+        self
+    }
+}
+
+/// A read request, as the domain sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ReadRequest {
+    pub start: ReadStart,
+    /// Start at the tail instead of failing when the start is past it.
+    pub clamp: bool,
+    pub end: ReadEnd,
+}
+
+impl ReadRequest {
+    /// The same read resumed after a response that delivered `count` records
+    /// and `bytes` metered bytes, the last being `seq_num`.
+    pub fn resumed(mut self, seq_num: u64, count: u64, bytes: u64) -> Self {
+        self.start = ReadStart::SeqNum(seq_num.saturating_add(1));
+        self.end.count = self.end.count.map(|c| c.saturating_sub(count));
+        self.end.bytes = self.end.bytes.map(|b| b.saturating_sub(bytes));
+        self
+    }
+}
+
+/// Where a read begins, once the start has been checked against the tail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartDecision {
+    /// Start at this seq num.
+    At(u64),
+    /// Find the first record with a timestamp at or after this one.
+    AtTimestamp(u64),
+    /// The start is beyond the tail (416 with the tail).
+    BeyondTail,
+}
+
+/// Decides where a read starts, given the tail. A seq num start at the tail
+/// of a read that cannot follow is beyond it too.
+pub fn decide_start(request: &ReadRequest, tail: StreamPosition) -> StartDecision {
+    let seq_num = match request.start {
+        ReadStart::SeqNum(s) => s,
+        ReadStart::TailOffset(off) => tail.seq_num.saturating_sub(off),
+        ReadStart::Timestamp(ts) => {
+            return if ts > tail.timestamp && !request.clamp {
+                StartDecision::BeyondTail
+            } else if ts > tail.timestamp {
+                // Every record is earlier: the read starts at the tail.
+                at_tail(request, tail)
+            } else {
+                StartDecision::AtTimestamp(ts)
+            };
+        }
+    };
+    if seq_num > tail.seq_num && !request.clamp {
+        return StartDecision::BeyondTail;
+    }
+    if seq_num >= tail.seq_num {
+        return at_tail(request, tail);
+    }
+    StartDecision::At(seq_num)
+}
+
+fn at_tail(request: &ReadRequest, tail: StreamPosition) -> StartDecision {
+    if request.end.may_follow() {
+        StartDecision::At(tail.seq_num)
+    } else {
+        StartDecision::BeyondTail
+    }
+}
+
+/// What is left of a read's limits as records are delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadBudget {
+    count: Option<u64>,
+    bytes: Option<u64>,
+    until: Option<u64>,
+}
+
+/// What to do with the next record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admit {
+    Take,
+    /// The read is over; this record is not delivered.
+    Stop,
+}
+
+impl ReadBudget {
+    pub fn new(end: &ReadEnd) -> Self {
+        Self { count: end.count, bytes: end.bytes, until: end.until }
+    }
+
+    /// Whether no more records can ever be delivered.
+    pub fn is_exhausted(&self) -> bool {
+        self.count == Some(0)
+    }
+
+    /// Whether the read has a count, bytes or until bound at all.
+    pub fn is_bounded(&self) -> bool {
+        self.count.is_some() || self.bytes.is_some() || self.until.is_some()
+    }
+
+    /// Admits a record and charges it, or says the read is over.
+    pub fn admit(&mut self, record: &SequencedRecord) -> Admit {
+        if self.count == Some(0) {
+            return Admit::Stop;
+        }
+        if self.until.is_some_and(|until| record.timestamp >= until) {
+            self.count = Some(0);
+            return Admit::Stop;
+        }
+        let size = record.metered_bytes();
+        if let Some(bytes) = self.bytes {
+            if size > bytes {
+                self.count = Some(0);
+                return Admit::Stop;
+            }
+            self.bytes = Some(bytes - size);
+        }
+        if let Some(count) = self.count.as_mut() {
+            *count -= 1;
+        }
+        Admit::Take
+    }
+
+    /// Takes the admissible prefix of `records` into `out`, at most one read
+    /// batch's worth; returns whether the read is over.
+    pub fn take_batch(
+        &mut self,
+        records: impl IntoIterator<Item = SequencedRecord>,
+        out: &mut Vec<SequencedRecord>,
+    ) -> bool {
+        let mut batch_bytes = 0;
+        for record in records {
+            let full =
+                out.len() >= RECORDS_PER_BATCH_MAX || batch_bytes + record.metered_bytes() > BATCH_METERED_BYTES_MAX;
+            if full && !out.is_empty() {
+                return false;
+            }
+            match self.admit(&record) {
+                Admit::Take => {
+                    batch_bytes += record.metered_bytes();
+                    out.push(record);
+                }
+                Admit::Stop => return true,
+            }
+        }
+        self.is_exhausted()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn rec(seq_num: u64, timestamp: u64, body_len: usize) -> SequencedRecord {
+        SequencedRecord { seq_num, timestamp, headers: vec![], body: Bytes::from(vec![0; body_len]) }
+    }
+
+    fn req(start: ReadStart, clamp: bool, wait_secs: Option<u64>, count: Option<u64>) -> ReadRequest {
+        ReadRequest { start, clamp, end: ReadEnd { count, wait_secs, ..Default::default() } }
+    }
+
+    #[test]
+    fn default_start_is_the_tail() {
+        assert_eq!(ReadStart::default(), ReadStart::TailOffset(0));
+    }
+
+    #[test]
+    fn unary_read_at_the_tail_without_wait_is_beyond_it() {
+        let tail = StreamPosition::new(5, 50);
+        let unary = |start, clamp| ReadRequest { start, clamp, end: ReadEnd::default().unary() };
+        assert_eq!(decide_start(&unary(ReadStart::SeqNum(5), false), tail), StartDecision::BeyondTail);
+        assert_eq!(decide_start(&unary(ReadStart::SeqNum(5), true), tail), StartDecision::BeyondTail);
+        assert_eq!(decide_start(&unary(ReadStart::SeqNum(9), true), tail), StartDecision::BeyondTail);
+        assert_eq!(decide_start(&unary(ReadStart::SeqNum(4), false), tail), StartDecision::At(4));
+        assert_eq!(decide_start(&unary(ReadStart::TailOffset(2), false), tail), StartDecision::At(3));
+        assert_eq!(decide_start(&unary(ReadStart::TailOffset(99), false), tail), StartDecision::At(0));
+    }
+
+    #[test]
+    fn a_read_that_may_wait_starts_at_the_tail() {
+        let tail = StreamPosition::new(5, 50);
+        assert_eq!(decide_start(&req(ReadStart::SeqNum(5), false, Some(3), Some(1)), tail), StartDecision::At(5));
+        assert_eq!(decide_start(&req(ReadStart::SeqNum(9), true, None, None), tail), StartDecision::At(5));
+        assert_eq!(decide_start(&req(ReadStart::SeqNum(9), false, None, None), tail), StartDecision::BeyondTail);
+    }
+
+    #[test]
+    fn timestamp_starts() {
+        let tail = StreamPosition::new(5, 50);
+        let unary = |ts, clamp| ReadRequest { start: ReadStart::Timestamp(ts), clamp, end: ReadEnd::default().unary() };
+        assert_eq!(decide_start(&unary(50, false), tail), StartDecision::AtTimestamp(50));
+        assert_eq!(decide_start(&unary(51, false), tail), StartDecision::BeyondTail);
+        assert_eq!(decide_start(&unary(10, false), tail), StartDecision::AtTimestamp(10));
+    }
+
+    #[test]
+    fn bytes_limit_is_strict() {
+        let mut budget = ReadBudget::new(&ReadEnd { bytes: Some(20), ..Default::default() });
+        assert_eq!(budget.admit(&rec(0, 0, 10)), Admit::Take); // 18 bytes
+        assert_eq!(budget.admit(&rec(1, 0, 0)), Admit::Stop); // 8 > 2
+        assert!(budget.is_exhausted());
+    }
+
+    #[test]
+    fn until_stops_at_the_first_later_record() {
+        let mut budget = ReadBudget::new(&ReadEnd { until: Some(5), ..Default::default() });
+        assert_eq!(budget.admit(&rec(0, 4, 0)), Admit::Take);
+        assert_eq!(budget.admit(&rec(1, 5, 0)), Admit::Stop);
+    }
+
+    #[test]
+    fn unary_caps_lower_but_never_raise_limits() {
+        let end = ReadEnd { count: Some(5000), bytes: None, until: None, wait_secs: Some(600) }.unary();
+        assert_eq!(end.count, Some(1000));
+        assert_eq!(end.bytes, Some(1024 * 1024));
+        assert_eq!(end.wait_secs, Some(60));
+        let end = ReadEnd { count: Some(3), ..Default::default() }.unary();
+        assert_eq!(end.count, Some(3));
+        assert!(!end.may_follow());
+    }
+
+    #[test]
+    fn resuming_continues_after_the_last_record_with_smaller_limits() {
+        let request = ReadRequest {
+            end: ReadEnd { count: Some(10), bytes: Some(5), ..Default::default() },
+            ..Default::default()
+        };
+        let resumed = request.resumed(41, 3, 9);
+        assert_eq!(resumed.start, ReadStart::SeqNum(42));
+        assert_eq!((resumed.end.count, resumed.end.bytes), (Some(7), Some(0)));
+    }
+
+    #[test]
+    fn wait_defaults_depend_on_bounds() {
+        assert_eq!(ReadEnd::default().wait(), None);
+        assert_eq!(ReadEnd { count: Some(1), ..Default::default() }.wait(), Some(Duration::ZERO));
+        assert!(ReadEnd { count: Some(1), wait_secs: Some(2), ..Default::default() }.may_follow());
+    }
+
+    proptest! {
+        #[test]
+        fn decide_start_never_starts_past_the_tail(
+            tail_seq in 0u64..100, tail_ts in 0u64..100, s in 0u64..200,
+            kind in 0u8..3, clamp in any::<bool>(), wait in proptest::option::of(0u64..3),
+        ) {
+            let start = match kind { 0 => ReadStart::SeqNum(s), 1 => ReadStart::Timestamp(s), _ => ReadStart::TailOffset(s) };
+            let request = req(start, clamp, wait, None);
+            let tail = StreamPosition::new(tail_seq, tail_ts);
+            match decide_start(&request, tail) {
+                StartDecision::At(seq) => {
+                    prop_assert!(seq <= tail_seq);
+                    if seq == tail_seq { prop_assert!(request.end.may_follow()); }
+                }
+                StartDecision::AtTimestamp(ts) => prop_assert!(ts <= tail_ts),
+                StartDecision::BeyondTail => {}
+            }
+        }
+
+        #[test]
+        fn a_budget_never_delivers_more_than_its_limits(
+            sizes in proptest::collection::vec(0usize..100, 0..60),
+            count in proptest::option::of(0u64..40), bytes in proptest::option::of(0u64..3000),
+        ) {
+            let mut budget = ReadBudget::new(&ReadEnd { count, bytes, ..Default::default() });
+            let mut out = Vec::new();
+            budget.take_batch(sizes.iter().enumerate().map(|(i, n)| rec(i as u64, 0, *n)), &mut out);
+            if let Some(c) = count { prop_assert!(out.len() as u64 <= c); }
+            let total: u64 = out.iter().map(SequencedRecord::metered_bytes).sum();
+            if let Some(b) = bytes { prop_assert!(total <= b); }
+            // What was delivered is a prefix.
+            for (i, r) in out.iter().enumerate() { prop_assert_eq!(r.seq_num, i as u64); }
+        }
+    }
+}

@@ -1,0 +1,70 @@
+//! The append path: validate the batch, open the stream (creating it if the
+//! basin says so), queue the batch on the stream's sequencer, and wait for
+//! the durable ack.
+
+use super::{
+    registry::LiveStream,
+    sequencer::{AckReceiver, AppendAck, Poison},
+    AutoCreate, Service,
+};
+use crate::{
+    append::{AppendBatch, AppendInput},
+    error::Error,
+    names::{BasinName, StreamName},
+};
+
+const SEQUENCER_STOPPED: &str = "the stream's sequencer stopped; retry";
+
+impl Service {
+    /// Appends one batch and waits until it is durable.
+    pub async fn append(&self, basin: &BasinName, stream: &StreamName, input: AppendInput) -> Result<AppendAck, Error> {
+        let batch = AppendBatch::new(input)?;
+        let live = self.open_stream(basin, stream, AutoCreate::OnAppend).await?;
+        let ack = match live.sequencer.submit(batch, None).await {
+            Ok(ack) => ack,
+            // Stopped before it saw the batch: whoever owns the stream now
+            // (or the reason there is none) decides.
+            Err((_gone, batch)) => {
+                let live = self.open_stream(basin, stream, AutoCreate::OnAppend).await?;
+                live.sequencer.submit(batch, None).await.map_err(|_| Error::Unavailable(SEQUENCER_STOPPED))?
+            }
+        };
+        PendingAck(ack).durable().await
+    }
+
+    /// Opens a session of pipelined appends on one stream.
+    pub async fn append_session(&self, basin: &BasinName, stream: &StreamName) -> Result<AppendSession, Error> {
+        let live = self.open_stream(basin, stream, AutoCreate::OnAppend).await?;
+        Ok(AppendSession { live, poison: Poison::default() })
+    }
+}
+
+/// Pipelined appends to one stream: batches are sequenced in submission
+/// order, and their acks resolve in the same order. Once one fails, every
+/// later one is refused. Holding a session keeps the stream's sequencer
+/// running.
+pub struct AppendSession {
+    live: LiveStream,
+    poison: Poison,
+}
+
+impl AppendSession {
+    /// Queues a batch behind every batch submitted before it.
+    pub async fn submit(&self, batch: AppendBatch) -> Result<PendingAck, Error> {
+        self.live
+            .sequencer
+            .submit(batch, Some(self.poison.clone()))
+            .await
+            .map(PendingAck)
+            .map_err(|_| Error::Unavailable(SEQUENCER_STOPPED))
+    }
+}
+
+/// An ack that resolves once its batch is durable (or failed).
+pub struct PendingAck(AckReceiver);
+
+impl PendingAck {
+    pub async fn durable(self) -> Result<AppendAck, Error> {
+        self.0.await.unwrap_or(Err(Error::Unavailable(SEQUENCER_STOPPED)))
+    }
+}

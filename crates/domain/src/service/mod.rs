@@ -1,0 +1,61 @@
+//! The application services: the rules of [`crate::append`],
+//! [`crate::read`] and [`crate::config`] run over the storage and clock
+//! ports.
+//!
+//! Control-plane changes (create, ensure, reconfigure, delete) are
+//! serialized by one lock; they are rare, and it makes "create if absent"
+//! atomic without asking storage for transactions. The data path never takes
+//! it: appends and reads go to the stream's sequencer.
+
+mod append;
+mod basins;
+mod deletion;
+mod read;
+mod registry;
+pub mod sequencer;
+mod streams;
+
+use std::{
+    collections::hash_map::RandomState,
+    hash::{BuildHasher, Hasher},
+    sync::Arc,
+};
+
+pub use append::{AppendSession, PendingAck};
+pub use read::{ReadOutput, ReadSession};
+use registry::Registry;
+pub use sequencer::AppendAck;
+pub use streams::AutoCreate;
+
+use crate::{clock::Clock, storage::Storage};
+
+/// What a create or ensure call did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Provisioned {
+    Created,
+    Updated,
+    Noop,
+}
+
+/// The S2 service over a storage backend. Cheap to clone.
+#[derive(Clone)]
+pub struct Service {
+    storage: Arc<dyn Storage>,
+    clock: Arc<dyn Clock>,
+    control: Arc<tokio::sync::Mutex<()>>,
+    registry: Arc<Registry>,
+}
+
+impl Service {
+    pub fn new(storage: Arc<dyn Storage>, clock: Arc<dyn Clock>) -> Self {
+        Self { storage, clock, control: Arc::new(tokio::sync::Mutex::new(())), registry: Arc::new(Registry::default()) }
+    }
+}
+
+/// A random 64-bit number, from the standard library's per-process random
+/// hasher keys (enough for ids and jitter; not for secrets).
+pub(crate) fn random_u64(salt: u64) -> u64 {
+    let mut hasher = RandomState::new().build_hasher();
+    hasher.write_u64(salt);
+    hasher.finish()
+}

@@ -1,0 +1,343 @@
+//! The sequencer: one task per active stream that owns its tail.
+//!
+//! State and who may touch it: only the task reads or changes the stream's
+//! [`SequencingState`]. Requests reach it through a bounded channel and are
+//! handled strictly in arrival order.
+//!
+//! Appends are pipelined. A batch is sequenced against the *pending* state
+//! (which includes batches not yet durable), handed to storage at once, and
+//! acknowledged only when storage says it is durable, strictly in order.
+//! Rejections (412, 422) wait their turn in the same queue, so no reply ever
+//! overtakes an earlier batch. If a write fails, it and every later in-flight
+//! batch fail, and the state is reloaded from storage before anything else
+//! is accepted.
+//!
+//! Followers subscribe to a broadcast of acknowledged batches; the snapshot
+//! they get with the subscription is the durable tail at that instant, so
+//! storage below it plus the broadcast above it is gap-free.
+
+use std::{
+    collections::VecDeque,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
+
+use futures::{stream::FuturesOrdered, FutureExt, StreamExt};
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use crate::{
+    append::{sequence, AppendBatch, SequencingState, TimestampRule},
+    clock::Clock,
+    error::Error,
+    position::StreamPosition,
+    record::SequencedRecord,
+    storage::{Storage, StorageError, StreamId},
+};
+
+/// Queued requests per sequencer before senders wait.
+const MAILBOX_CAPACITY: usize = 1024;
+/// Acknowledged batches buffered per follower before it lags and falls back
+/// to storage.
+const FOLLOWER_BUFFER_BATCHES: usize = 1024;
+/// An idle sequencer with no followers stops after this long.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The positions an acknowledged append occupies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendAck {
+    pub start: StreamPosition,
+    pub end: StreamPosition,
+    pub tail: StreamPosition,
+}
+
+/// A durable batch as followers receive it.
+#[derive(Debug)]
+pub struct LiveBatch {
+    pub records: Vec<SequencedRecord>,
+    /// The durable tail right after this batch.
+    pub tail: StreamPosition,
+}
+
+/// What a follower starts from.
+#[derive(Debug)]
+pub struct FollowSnapshot {
+    pub tail: StreamPosition,
+    pub trim_point: u64,
+    pub live: broadcast::Receiver<Arc<LiveBatch>>,
+}
+
+pub type AckReceiver = oneshot::Receiver<Result<AppendAck, Error>>;
+
+enum Request {
+    Append { batch: AppendBatch, reply: AckSender, session: Option<Poison> },
+    Follow { reply: oneshot::Sender<FollowSnapshot> },
+    Tail { reply: oneshot::Sender<StreamPosition> },
+    SetTimestampRule(TimestampRule),
+    Terminate { done: oneshot::Sender<()> },
+}
+
+/// A cheap handle to a stream's sequencer. While any handle other than the
+/// registry's exists, the sequencer does not stop for idleness.
+#[derive(Clone)]
+pub struct SequencerHandle {
+    mailbox: mpsc::Sender<Request>,
+    generation: u64,
+    /// Counted, never read: see `Retire`.
+    _lease: Arc<()>,
+}
+
+/// The sequencer has stopped (the stream is being deleted, or its state
+/// could not be loaded); look the stream up again.
+#[derive(Debug)]
+pub struct Gone;
+
+impl SequencerHandle {
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.mailbox.is_closed()
+    }
+
+    /// Queues a batch behind every batch queued before it; the receiver
+    /// yields its ack once durable.
+    pub async fn submit(
+        &self,
+        batch: AppendBatch,
+        session: Option<Poison>,
+    ) -> Result<AckReceiver, (Gone, AppendBatch)> {
+        let (reply, ack) = oneshot::channel();
+        match self.mailbox.send(Request::Append { batch, reply, session }).await {
+            Ok(()) => Ok(ack),
+            Err(mpsc::error::SendError(Request::Append { batch, .. })) => Err((Gone, batch)),
+            Err(_) => unreachable!("send returns the request it was given"),
+        }
+    }
+
+    pub async fn follow(&self) -> Result<FollowSnapshot, Gone> {
+        let (reply, rx) = oneshot::channel();
+        self.mailbox.send(Request::Follow { reply }).await.map_err(|_| Gone)?;
+        rx.await.map_err(|_| Gone)
+    }
+
+    pub async fn tail(&self) -> Result<StreamPosition, Gone> {
+        let (reply, rx) = oneshot::channel();
+        self.mailbox.send(Request::Tail { reply }).await.map_err(|_| Gone)?;
+        rx.await.map_err(|_| Gone)
+    }
+
+    pub fn set_timestamp_rule(&self, rule: TimestampRule) {
+        // A full or closed mailbox: the next sequencer reads the stored config.
+        let _ = self.mailbox.try_send(Request::SetTimestampRule(rule));
+    }
+
+    /// Stops the sequencer once its in-flight appends are done; followers
+    /// then see the end of the broadcast.
+    pub async fn terminate(&self) {
+        let (done, rx) = oneshot::channel();
+        if self.mailbox.send(Request::Terminate { done }).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
+}
+
+/// Where sequencers ask to stop. `idle` is evaluated under the registry's
+/// lock, so that no handle can be handed out between the check and the stop.
+pub trait Retire: Send + Sync + 'static {
+    /// Forgets the sequencer if it is still the stream's and `idle()` holds.
+    fn retire(&self, id: StreamId, generation: u64, idle: &dyn Fn() -> bool) -> bool;
+}
+
+/// Set once a batch of an append session fails: the session's later batches
+/// are refused, even those already queued, so nothing after a failure is
+/// applied.
+pub type Poison = Arc<AtomicBool>;
+
+/// A batch on its way to durability (or a rejection waiting its turn).
+type InFlight = futures::future::BoxFuture<'static, Result<(Vec<SequencedRecord>, SequencingState), Error>>;
+type AckSender = oneshot::Sender<Result<AppendAck, Error>>;
+
+pub struct Sequencer {
+    id: StreamId,
+    generation: u64,
+    storage: Arc<dyn Storage>,
+    clock: Arc<dyn Clock>,
+    rule: TimestampRule,
+    /// State including batches not yet durable.
+    pending: SequencingState,
+    /// State of what is durable.
+    durable: SequencingState,
+    in_flight: FuturesOrdered<InFlight>,
+    /// One per entry of `in_flight`, in the same order.
+    replies: VecDeque<(AckSender, Option<Poison>)>,
+    live: broadcast::Sender<Arc<LiveBatch>>,
+    retire: Arc<dyn Retire>,
+    /// Shared with every handle; its count tells whether anyone holds one.
+    lease: Arc<()>,
+}
+
+impl Sequencer {
+    /// Starts a sequencer task for the stream and returns its handle.
+    pub fn spawn(
+        id: StreamId,
+        generation: u64,
+        rule: TimestampRule,
+        storage: Arc<dyn Storage>,
+        clock: Arc<dyn Clock>,
+        retire: Arc<dyn Retire>,
+    ) -> SequencerHandle {
+        let (mailbox, rx) = mpsc::channel(MAILBOX_CAPACITY);
+        let (live, _) = broadcast::channel(FOLLOWER_BUFFER_BATCHES);
+        let sequencer = Sequencer {
+            id,
+            generation,
+            storage,
+            clock,
+            rule,
+            pending: SequencingState::default(),
+            durable: SequencingState::default(),
+            in_flight: FuturesOrdered::new(),
+            replies: VecDeque::new(),
+            live,
+            retire,
+            lease: Arc::new(()),
+        };
+        let lease = sequencer.lease.clone();
+        tokio::spawn(sequencer.run(rx));
+        SequencerHandle { mailbox, generation, _lease: lease }
+    }
+
+    async fn run(mut self, mut rx: mpsc::Receiver<Request>) {
+        if let Err(e) = self.reload().await {
+            tracing::warn!(stream_id = self.id.0, error = %e, "sequencer could not load stream state");
+            self.retire.retire(self.id, self.generation, &|| true);
+            return;
+        }
+        let terminated = loop {
+            tokio::select! {
+                Some(done) = self.in_flight.next(), if !self.in_flight.is_empty() => {
+                    self.complete(done).await;
+                }
+                request = rx.recv() => match request {
+                    Some(Request::Terminate { done }) => break Some(done),
+                    Some(request) => self.handle(request),
+                    None => break None,
+                },
+                _ = tokio::time::sleep(IDLE_TIMEOUT), if self.in_flight.is_empty() => {
+                    // Handles: this sequencer's own lease and the registry's.
+                    let idle = || {
+                        Arc::strong_count(&self.lease) == 2
+                            && rx.is_empty()
+                            && self.live.receiver_count() == 0
+                    };
+                    if self.retire.retire(self.id, self.generation, &idle) {
+                        break None;
+                    }
+                }
+            }
+        };
+        // Requests queued behind a termination are dropped unanswered.
+        rx.close();
+        while let Some(done) = self.in_flight.next().await {
+            self.complete(done).await;
+        }
+        drop(self);
+        if let Some(done) = terminated {
+            let _ = done.send(());
+        }
+    }
+
+    async fn reload(&mut self) -> Result<(), StorageError> {
+        let state = self.storage.load_stream_state(self.id).await?;
+        self.pending = state.clone();
+        self.durable = state;
+        Ok(())
+    }
+
+    fn handle(&mut self, request: Request) {
+        match request {
+            Request::Append { batch, reply, session } => self.append(batch, reply, session),
+            Request::Follow { reply } => {
+                let _ = reply.send(FollowSnapshot {
+                    tail: self.durable.tail,
+                    trim_point: self.durable.trim_point,
+                    live: self.live.subscribe(),
+                });
+            }
+            Request::Tail { reply } => {
+                let _ = reply.send(self.durable.tail);
+            }
+            Request::SetTimestampRule(rule) => self.rule = rule,
+            Request::Terminate { .. } => unreachable!("handled by the run loop"),
+        }
+    }
+
+    fn append(&mut self, batch: AppendBatch, reply: AckSender, session: Option<Poison>) {
+        let poisoned = session.as_ref().is_some_and(|p| p.load(Ordering::Acquire));
+        let sequenced = if poisoned {
+            Err(Error::Unavailable("an earlier append of this session failed"))
+        } else {
+            sequence(&self.pending, batch, self.rule, self.clock.now_ms()).map_err(Error::from)
+        };
+        let flight: InFlight = match sequenced {
+            Ok(sequenced) => {
+                debug_assert!(sequenced.state.tail.seq_num > self.pending.tail.seq_num);
+                let durable = self.storage.append(self.id, &sequenced.records, &sequenced.state);
+                self.pending = sequenced.state.clone();
+                async move {
+                    durable.await?;
+                    Ok((sequenced.records, sequenced.state))
+                }
+                .boxed()
+            }
+            Err(rejection) => {
+                if let Some(poison) = &session {
+                    poison.store(true, Ordering::Release);
+                }
+                futures::future::ready(Err(rejection)).boxed()
+            }
+        };
+        self.in_flight.push_back(flight);
+        self.replies.push_back((reply, session));
+    }
+
+    async fn complete(&mut self, done: Result<(Vec<SequencedRecord>, SequencingState), Error>) {
+        let Some((reply, session)) = self.replies.pop_front() else {
+            debug_assert!(false, "a completion without a reply");
+            return;
+        };
+        match done {
+            Ok((records, state)) => {
+                let start = StreamPosition::new(records[0].seq_num, records[0].timestamp);
+                debug_assert_eq!(start.seq_num, self.durable.tail.seq_num, "acks are in order");
+                self.durable = state;
+                let tail = self.durable.tail;
+                let _ = reply.send(Ok(AppendAck { start, end: tail, tail }));
+                // No receivers is fine: nobody is following.
+                let _ = self.live.send(Arc::new(LiveBatch { records, tail }));
+            }
+            Err(Error::Storage(e)) => {
+                tracing::error!(stream_id = self.id.0, error = %e, "append failed; failing later in-flight appends");
+                let failed = std::iter::once((reply, session)).chain(self.replies.drain(..));
+                for (reply, session) in failed {
+                    if let Some(poison) = session {
+                        poison.store(true, Ordering::Release);
+                    }
+                    let _ = reply.send(Err(Error::Storage(e.clone())));
+                }
+                self.in_flight = FuturesOrdered::new();
+                if let Err(reload) = self.reload().await {
+                    tracing::error!(stream_id = self.id.0, error = %reload, "reloading stream state failed");
+                    self.pending = self.durable.clone();
+                }
+            }
+            Err(rejection) => {
+                let _ = reply.send(Err(rejection));
+            }
+        }
+    }
+}

@@ -1,0 +1,250 @@
+//! Stream management: list, create, ensure, reconfigure, delete, and opening
+//! a stream for the data path (with auto-creation).
+
+use std::sync::Arc;
+
+use super::{
+    random_u64,
+    registry::{LiveStream, StreamKey},
+    sequencer::Sequencer,
+    Provisioned, Service,
+};
+use crate::{
+    append::TimestampRule,
+    config::{StreamConfig, StreamConfigOverrides, StreamReconfiguration},
+    error::Error,
+    names::{BasinName, StreamName},
+    page::{Page, PageRequest},
+    storage::{BasinMeta, CreationToken, StreamId, StreamMeta},
+};
+
+/// Whether opening a missing stream may create it, and on whose behalf.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AutoCreate {
+    Never,
+    /// If the basin has `create_stream_on_append`.
+    OnAppend,
+    /// If the basin has `create_stream_on_read`.
+    OnRead,
+}
+
+pub(super) fn timestamp_rule(config: &StreamConfig) -> TimestampRule {
+    TimestampRule { mode: config.timestamping_mode, uncapped: config.timestamping_uncapped }
+}
+
+impl Service {
+    /// Lists a basin's streams; an unknown basin has none.
+    pub async fn list_streams(&self, basin: &BasinName, page: &PageRequest) -> Result<Page<StreamMeta>, Error> {
+        Ok(self.storage.list_streams(basin, page).await?)
+    }
+
+    /// The basin, if it exists and is not being deleted.
+    async fn active_basin(&self, basin: &BasinName) -> Result<BasinMeta, Error> {
+        match self.storage.get_basin(basin).await? {
+            None => Err(Error::BasinNotFound),
+            Some(meta) if meta.deleted_at_secs.is_some() => Err(Error::BasinDeletionPending),
+            Some(meta) => Ok(meta),
+        }
+    }
+
+    /// The stream, if it exists and is not being deleted.
+    async fn active_stream(&self, basin: &BasinName, name: &StreamName) -> Result<StreamMeta, Error> {
+        match self.storage.get_stream(basin, name).await? {
+            None => Err(Error::StreamNotFound),
+            Some(meta) if meta.deleted_at_secs.is_some() => Err(Error::StreamDeletionPending),
+            Some(meta) => Ok(meta),
+        }
+    }
+
+    fn new_stream_meta(
+        &self,
+        basin: &BasinMeta,
+        name: StreamName,
+        overrides: StreamConfigOverrides,
+        request_token: Option<String>,
+    ) -> StreamMeta {
+        StreamMeta {
+            basin: basin.name.clone(),
+            name,
+            id: StreamId(random_u64(self.clock.now_ms())),
+            config: overrides.resolve(&basin.config.default_stream_config),
+            created_at_secs: self.clock.now_secs(),
+            deleted_at_secs: None,
+            creation: request_token.map(|request_token| CreationToken { request_token, config: overrides }),
+        }
+    }
+
+    /// Creates a stream. A retry carrying the same request token and config
+    /// is answered with the original stream.
+    pub async fn create_stream(
+        &self,
+        basin: &BasinName,
+        name: StreamName,
+        overrides: StreamConfigOverrides,
+        request_token: Option<String>,
+    ) -> Result<(StreamMeta, Provisioned), Error> {
+        let _control = self.control.lock().await;
+        let basin = self.active_basin(basin).await?;
+        if let Some(existing) = self.storage.get_stream(&basin.name, &name).await? {
+            if existing.deleted_at_secs.is_some() {
+                return Err(Error::StreamDeletionPending);
+            }
+            let same_request = matches!(
+                (&existing.creation, &request_token),
+                (Some(c), Some(t)) if c.request_token == *t && c.config == overrides
+            );
+            return if same_request { Ok((existing, Provisioned::Noop)) } else { Err(Error::AlreadyExists) };
+        }
+        let meta = self.new_stream_meta(&basin, name, overrides, request_token);
+        self.storage.put_stream(&meta).await?;
+        Ok((meta, Provisioned::Created))
+    }
+
+    pub async fn get_stream(&self, basin: &BasinName, name: &StreamName) -> Result<StreamMeta, Error> {
+        self.active_stream(basin, name).await
+    }
+
+    /// Creates the stream, or replaces its config with `overrides` resolved
+    /// against the basin's current defaults.
+    pub async fn ensure_stream(
+        &self,
+        basin: &BasinName,
+        name: StreamName,
+        overrides: StreamConfigOverrides,
+    ) -> Result<(StreamMeta, Provisioned), Error> {
+        let _control = self.control.lock().await;
+        let basin = self.active_basin(basin).await?;
+        match self.storage.get_stream(&basin.name, &name).await? {
+            Some(existing) if existing.deleted_at_secs.is_some() => Err(Error::StreamDeletionPending),
+            Some(existing) => {
+                let config = overrides.resolve(&basin.config.default_stream_config);
+                if config == existing.config {
+                    return Ok((existing, Provisioned::Noop));
+                }
+                let meta = StreamMeta { config, ..existing };
+                self.store_stream_config(&meta).await?;
+                Ok((meta, Provisioned::Updated))
+            }
+            None => {
+                let meta = self.new_stream_meta(&basin, name, overrides, None);
+                self.storage.put_stream(&meta).await?;
+                Ok((meta, Provisioned::Created))
+            }
+        }
+    }
+
+    pub async fn reconfigure_stream(
+        &self,
+        basin: &BasinName,
+        name: &StreamName,
+        reconfiguration: StreamReconfiguration,
+    ) -> Result<StreamConfig, Error> {
+        let _control = self.control.lock().await;
+        let basin = self.active_basin(basin).await?;
+        let existing = self.active_stream(&basin.name, name).await?;
+        let config = reconfiguration.apply_to_stream(&existing.config, &basin.config.default_stream_config);
+        if config != existing.config {
+            self.store_stream_config(&StreamMeta { config, ..existing }).await?;
+        }
+        Ok(config)
+    }
+
+    /// Stores a changed config and hands it to the live sequencer.
+    async fn store_stream_config(&self, meta: &StreamMeta) -> Result<(), Error> {
+        self.storage.put_stream(meta).await?;
+        let key = (meta.basin.clone(), meta.name.clone());
+        if let Some(live) = self.registry.get(&key) {
+            live.sequencer.set_timestamp_rule(timestamp_rule(&meta.config));
+        }
+        self.registry.update_meta(&key, meta.clone());
+        Ok(())
+    }
+
+    /// Marks the stream as deleting, stops its sequencer, and removes it in
+    /// the background. Deleting a stream that is already deleting is a no-op.
+    pub async fn delete_stream(&self, basin: &BasinName, name: &StreamName) -> Result<(), Error> {
+        let _control = self.control.lock().await;
+        let meta = self.mark_stream_deleted(basin, name).await?;
+        self.spawn_stream_cleanup(meta);
+        Ok(())
+    }
+
+    /// Sets `deleted_at` (once) and stops the stream's sequencer. Call with
+    /// the control lock held.
+    pub(super) async fn mark_stream_deleted(&self, basin: &BasinName, name: &StreamName) -> Result<StreamMeta, Error> {
+        let existing = self.storage.get_stream(basin, name).await?.ok_or(Error::StreamNotFound)?;
+        let meta = match existing.deleted_at_secs {
+            Some(_) => existing,
+            None => {
+                let meta = StreamMeta { deleted_at_secs: Some(self.clock.now_secs()), ..existing };
+                self.storage.put_stream(&meta).await?;
+                meta
+            }
+        };
+        if let Some(live) = self.registry.remove(&(basin.clone(), name.clone())) {
+            live.sequencer.terminate().await;
+        }
+        Ok(meta)
+    }
+
+    /// The live stream for the data path, starting its sequencer if needed.
+    pub(super) async fn open_stream(
+        &self,
+        basin: &BasinName,
+        name: &StreamName,
+        auto_create: AutoCreate,
+    ) -> Result<LiveStream, Error> {
+        let key: StreamKey = (basin.clone(), name.clone());
+        if let Some(live) = self.registry.get(&key) {
+            return Ok(live);
+        }
+        // Serialized with deletion, so a deleted stream never gets a sequencer.
+        let _control = self.control.lock().await;
+        if let Some(live) = self.registry.get(&key) {
+            return Ok(live);
+        }
+        let meta = match self.storage.get_stream(basin, name).await? {
+            Some(meta) if meta.deleted_at_secs.is_some() => return Err(Error::StreamDeletionPending),
+            Some(meta) => meta,
+            None => self.auto_create(basin, name, auto_create).await?,
+        };
+        let live = self.registry.get_or_insert(key, || {
+            let sequencer = Sequencer::spawn(
+                meta.id,
+                self.registry.next_generation(),
+                timestamp_rule(&meta.config),
+                self.storage.clone(),
+                self.clock.clone(),
+                self.registry.clone(),
+            );
+            LiveStream { meta: Arc::new(meta), sequencer }
+        });
+        Ok(live)
+    }
+
+    async fn auto_create(
+        &self,
+        basin: &BasinName,
+        name: &StreamName,
+        auto_create: AutoCreate,
+    ) -> Result<StreamMeta, Error> {
+        let Some(basin) = self.storage.get_basin(basin).await? else {
+            return Err(Error::BasinNotFound);
+        };
+        let allowed = match auto_create {
+            AutoCreate::Never => false,
+            AutoCreate::OnAppend => basin.config.create_stream_on_append,
+            AutoCreate::OnRead => basin.config.create_stream_on_read,
+        };
+        if !allowed {
+            return Err(Error::StreamNotFound);
+        }
+        if basin.deleted_at_secs.is_some() {
+            return Err(Error::BasinDeletionPending);
+        }
+        let meta = self.new_stream_meta(&basin, name.clone(), StreamConfigOverrides::default(), None);
+        self.storage.put_stream(&meta).await?;
+        tracing::info!(basin = %basin.name, stream = %name, "stream created on first use");
+        Ok(meta)
+    }
+}

@@ -1,0 +1,103 @@
+//! The storage port: what the domain needs from a durable store.
+//!
+//! Metadata calls are durable when they return. Record appends are
+//! pipelined: [`Storage::append`] takes effect in call order, and the future
+//! it returns resolves once that write (and every earlier one) is durable.
+//! Readers are only ever given records below the durable tail, so a backend
+//! may expose not-yet-durable records to [`Storage::read_records`].
+
+use async_trait::async_trait;
+use futures::future::BoxFuture;
+use thiserror::Error;
+
+use crate::{
+    append::SequencingState,
+    config::{BasinConfig, StreamConfig, StreamConfigOverrides},
+    names::{BasinName, StreamName},
+    page::{Page, PageRequest},
+    record::SequencedRecord,
+};
+
+/// A stream's storage identity. Never reused, so a deleted stream's data can
+/// be removed without racing a new stream of the same name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct StreamId(pub u64);
+
+/// What a create request carried, kept so that a retry with the same request
+/// token and config is recognised as the same request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreationToken<C> {
+    pub request_token: String,
+    pub config: C,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BasinMeta {
+    pub name: BasinName,
+    pub config: BasinConfig,
+    pub created_at_secs: u64,
+    pub deleted_at_secs: Option<u64>,
+    pub creation: Option<CreationToken<BasinConfig>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamMeta {
+    pub basin: BasinName,
+    pub name: StreamName,
+    pub id: StreamId,
+    pub config: StreamConfig,
+    pub created_at_secs: u64,
+    pub deleted_at_secs: Option<u64>,
+    pub creation: Option<CreationToken<StreamConfigOverrides>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum StorageError {
+    #[error("storage backend error: {0}")]
+    Backend(String),
+    #[error("another server has taken over this storage; this one no longer writes")]
+    Fenced,
+}
+
+/// How much one [`Storage::read_records`] call may return.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadChunk {
+    pub records_max: usize,
+    /// Stop before a record that would take the total past this, but always
+    /// return at least one record when one exists.
+    pub metered_bytes_max: u64,
+}
+
+pub type DurableFuture = BoxFuture<'static, Result<(), StorageError>>;
+
+#[async_trait]
+pub trait Storage: Send + Sync + 'static {
+    async fn get_basin(&self, name: &BasinName) -> Result<Option<BasinMeta>, StorageError>;
+    /// Basins in name order that the request admits, at most `limit + 1`.
+    async fn list_basins(&self, page: &PageRequest) -> Result<Page<BasinMeta>, StorageError>;
+    async fn put_basin(&self, meta: &BasinMeta) -> Result<(), StorageError>;
+    async fn remove_basin(&self, name: &BasinName) -> Result<(), StorageError>;
+
+    async fn get_stream(&self, basin: &BasinName, name: &StreamName) -> Result<Option<StreamMeta>, StorageError>;
+    async fn list_streams(&self, basin: &BasinName, page: &PageRequest) -> Result<Page<StreamMeta>, StorageError>;
+    async fn put_stream(&self, meta: &StreamMeta) -> Result<(), StorageError>;
+    /// Removes a stream's metadata, state and records.
+    async fn remove_stream(&self, meta: &StreamMeta) -> Result<(), StorageError>;
+
+    /// The state last written with [`Storage::append`], or the empty state.
+    async fn load_stream_state(&self, id: StreamId) -> Result<SequencingState, StorageError>;
+    /// Writes a sequenced batch and the stream state after it. Takes effect
+    /// in call order; the future resolves once the write is durable.
+    fn append(&self, id: StreamId, records: &[SequencedRecord], state: &SequencingState) -> DurableFuture;
+    /// Records with `start <= seq_num < end`, in order.
+    async fn read_records(
+        &self,
+        id: StreamId,
+        start: u64,
+        end: u64,
+        chunk: ReadChunk,
+    ) -> Result<Vec<SequencedRecord>, StorageError>;
+    /// The seq num of the first record below `end` whose timestamp is at or
+    /// after `timestamp`.
+    async fn seq_num_for_timestamp(&self, id: StreamId, timestamp: u64, end: u64) -> Result<Option<u64>, StorageError>;
+}

@@ -1,0 +1,71 @@
+//! The error codes of the S2 v1 API and their HTTP statuses. The status is a
+//! function of the code: clients retry only when the pair matches.
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    BadHeader,
+    BadPath,
+    BadQuery,
+    BadJson,
+    BadProto,
+    BadFrame,
+    BasinNotFound,
+    StreamNotFound,
+    ResourceAlreadyExists,
+    BasinDeletionPending,
+    StreamDeletionPending,
+    Invalid,
+    Storage,
+    Other,
+    NotImplemented,
+    Unavailable,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::BadHeader => "bad_header",
+            Self::BadPath => "bad_path",
+            Self::BadQuery => "bad_query",
+            Self::BadJson => "bad_json",
+            Self::BadProto => "bad_proto",
+            Self::BadFrame => "bad_frame",
+            Self::BasinNotFound => "basin_not_found",
+            Self::StreamNotFound => "stream_not_found",
+            Self::ResourceAlreadyExists => "resource_already_exists",
+            Self::BasinDeletionPending => "basin_deletion_pending",
+            Self::StreamDeletionPending => "stream_deletion_pending",
+            Self::Invalid => "invalid",
+            Self::Storage => "storage",
+            Self::Other => "other",
+            Self::NotImplemented => "not_implemented",
+            Self::Unavailable => "unavailable",
+        }
+    }
+
+    pub fn status(self) -> u16 {
+        match self {
+            Self::BadHeader | Self::BadPath | Self::BadQuery | Self::BadJson | Self::BadProto | Self::BadFrame => 400,
+            Self::BasinNotFound | Self::StreamNotFound => 404,
+            Self::ResourceAlreadyExists | Self::BasinDeletionPending | Self::StreamDeletionPending => 409,
+            Self::Invalid => 422,
+            Self::Storage | Self::Other => 500,
+            Self::NotImplemented => 501,
+            Self::Unavailable => 503,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_match_the_canonical_table() {
+        assert_eq!(ErrorCode::Invalid.status(), 422);
+        assert_eq!(ErrorCode::BadJson.status(), 400);
+        assert_eq!(ErrorCode::Unavailable.status(), 503);
+        assert_eq!(ErrorCode::StreamDeletionPending.status(), 409);
+        assert_eq!(ErrorCode::NotImplemented.as_str(), "not_implemented");
+    }
+}

@@ -1,0 +1,86 @@
+//! Error bodies, and how domain errors map to them. This is the one place
+//! where a domain error becomes a code, a status and a JSON body.
+
+use lite_domain::{error::Error, position::StreamPosition, storage::StorageError};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::{codes::ErrorCode, records::PositionJson};
+
+/// The standard error body.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ErrorInfo {
+    pub code: &'static str,
+    pub message: String,
+}
+
+/// An error as the wire carries it: a status and a JSON body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WireError {
+    pub status: u16,
+    pub body: serde_json::Value,
+}
+
+impl WireError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        let info = ErrorInfo { code: code.as_str(), message: message.into() };
+        Self { status: code.status(), body: json!(info) }
+    }
+
+    /// The 416 body: the stream's tail.
+    pub fn beyond_tail(tail: StreamPosition) -> Self {
+        Self { status: 416, body: json!({ "tail": PositionJson::from(tail) }) }
+    }
+
+    pub fn body_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(&self.body).unwrap_or_default()
+    }
+}
+
+impl From<Error> for WireError {
+    fn from(error: Error) -> Self {
+        let message = error.to_string();
+        match error {
+            Error::BasinNotFound => Self::new(ErrorCode::BasinNotFound, message),
+            Error::StreamNotFound => Self::new(ErrorCode::StreamNotFound, message),
+            Error::AlreadyExists => Self::new(ErrorCode::ResourceAlreadyExists, message),
+            Error::BasinDeletionPending => Self::new(ErrorCode::BasinDeletionPending, message),
+            Error::StreamDeletionPending => Self::new(ErrorCode::StreamDeletionPending, message),
+            Error::Invalid(m) => Self::new(ErrorCode::Invalid, m),
+            Error::FencingTokenMismatch(token) => {
+                Self { status: 412, body: json!({ "fencing_token_mismatch": token.as_str() }) }
+            }
+            Error::SeqNumMismatch(next) => Self { status: 412, body: json!({ "seq_num_mismatch": next }) },
+            Error::BeyondTail(tail) => Self::beyond_tail(tail),
+            Error::Storage(StorageError::Fenced) => Self::new(ErrorCode::Unavailable, message),
+            Error::Storage(StorageError::Backend(_)) => Self::new(ErrorCode::Storage, message),
+            Error::Unavailable(m) => Self::new(ErrorCode::Unavailable, m),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use lite_domain::record::FencingToken;
+
+    use super::*;
+
+    #[test]
+    fn condition_failures_have_their_own_bodies() {
+        let e = WireError::from(Error::SeqNumMismatch(7));
+        assert_eq!(e.status, 412);
+        assert_eq!(e.body, json!({"seq_num_mismatch": 7}));
+        let e = WireError::from(Error::FencingTokenMismatch(FencingToken::new("t").unwrap()));
+        assert_eq!(e.body, json!({"fencing_token_mismatch": "t"}));
+        let e = WireError::from(Error::BeyondTail(StreamPosition::new(3, 4)));
+        assert_eq!(e.status, 416);
+        assert_eq!(e.body, json!({"tail": {"seq_num": 3, "timestamp": 4}}));
+    }
+
+    #[test]
+    fn invalid_is_422_with_code() {
+        let e = WireError::from(Error::Invalid("nope".into()));
+        assert_eq!(e.status, 422);
+        assert_eq!(e.body, json!({"code": "invalid", "message": "nope"}));
+    }
+}
