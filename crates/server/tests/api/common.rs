@@ -1,0 +1,72 @@
+//! The test harness: a server on 127.0.0.1:0 and clients pointed at it.
+
+use std::{
+    net::SocketAddr,
+    num::NonZeroU32,
+    sync::atomic::{AtomicU32, Ordering},
+    time::Duration,
+};
+
+use lite_api::RouterOptions;
+use lite_server::Server;
+use lite_storage::MemoryStorage;
+use s2_sdk::{
+    types::{BasinName, RetryConfig, S2Config, S2Endpoints},
+    S2,
+};
+use tokio::sync::oneshot;
+
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub s2: S2,
+    pub http: reqwest::Client,
+    _stop: oneshot::Sender<()>,
+}
+
+impl TestServer {
+    pub async fn start() -> Self {
+        let storage = std::sync::Arc::new(MemoryStorage::new());
+        let server =
+            Server::bind("127.0.0.1:0".parse().unwrap(), storage, RouterOptions { cors: true }).await.unwrap();
+        let addr = server.local_addr();
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(server.serve(async move {
+            let _ = stopped.await;
+        }));
+        let s2 = S2::new(sdk_config(addr)).unwrap();
+        Self { addr, s2, http: reqwest::Client::new(), _stop: stop }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+}
+
+/// Fails fast: one attempt, so that a server error is seen as it is.
+pub fn sdk_config(addr: SocketAddr) -> S2Config {
+    S2Config::new("test-token")
+        .with_endpoints(S2Endpoints::for_endpoint(&format!("http://{addr}")).unwrap())
+        .with_request_timeout(Duration::from_secs(10))
+        .with_retry(RetryConfig::new().with_max_attempts(NonZeroU32::new(1).unwrap()))
+}
+
+/// A basin name unique within the test process.
+pub fn basin_name(prefix: &str) -> BasinName {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    format!("{prefix}-{:04}", NEXT.fetch_add(1, Ordering::Relaxed)).parse().unwrap()
+}
+
+/// Polls `check` until it holds, for at most 10 seconds.
+pub async fn eventually<F, Fut>(mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..200 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("condition did not hold within 10 s");
+}

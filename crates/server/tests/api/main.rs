@@ -1,0 +1,6 @@
+//! End-to-end API tests: the server runs in-process on an ephemeral
+//! loopback port and is driven by the official Rust SDK (`s2-sdk`), and by
+//! raw HTTP where exact statuses and bodies matter.
+
+mod common;
+mod control_plane;
