@@ -5,6 +5,7 @@
 //! it wires them and holds no rules of its own.
 
 pub mod args;
+pub mod init;
 
 use std::{future::Future, net::SocketAddr, sync::Arc};
 
@@ -23,6 +24,8 @@ pub enum ServerError {
     Listen { addr: SocketAddr, source: std::io::Error },
     #[error("server failed: {0}")]
     Serve(std::io::Error),
+    #[error("init file: {0}")]
+    Init(#[from] init::InitError),
 }
 
 /// Builds the storage backend the flags ask for.
@@ -41,15 +44,13 @@ pub fn check_supported(args: &Args) -> Result<(), ServerError> {
     if args.tls_self || args.tls_cert.is_some() || args.tls_key.is_some() {
         return Err(ServerError::Unsupported("TLS (--tls-self, --tls-cert, --tls-key)"));
     }
-    if args.init_file.is_some() {
-        return Err(ServerError::Unsupported("--init-file"));
-    }
     Ok(())
 }
 
 /// A server bound to a port, ready to serve.
 pub struct Server {
     listener: TcpListener,
+    service: Service,
     router: axum::Router,
 }
 
@@ -61,11 +62,17 @@ impl Server {
     ) -> Result<Self, ServerError> {
         let listener = TcpListener::bind(addr).await.map_err(|source| ServerError::Listen { addr, source })?;
         let service = Service::new(storage, Arc::new(SystemClock));
-        Ok(Self { listener, router: lite_api::router(service, options) })
+        let router = lite_api::router(service.clone(), options);
+        Ok(Self { listener, service, router })
     }
 
-    pub fn local_addr(&self) -> SocketAddr {
-        self.listener.local_addr().expect("a bound listener has an address")
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// The service behind the routes, for startup work such as the init file.
+    pub fn service(&self) -> &Service {
+        &self.service
     }
 
     /// Serves HTTP/1.1 and HTTP/2 (also cleartext, with prior knowledge)

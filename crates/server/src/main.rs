@@ -1,10 +1,11 @@
 //! The `s2-lite` binary.
 
-use std::{net::SocketAddr, process::ExitCode};
+use std::{net::SocketAddr, process::ExitCode, time::Duration};
 
 use clap::Parser;
 use lite_api::RouterOptions;
-use lite_server::{check_supported, storage_for, Args, Server};
+use lite_server::{check_supported, init::InitSpec, storage_for, Args, Server, ServerError};
+use tokio::sync::watch;
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
@@ -22,19 +23,38 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run(args: Args) -> Result<(), lite_server::ServerError> {
+/// How long open requests and sessions may run on after a shutdown signal.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+async fn run(args: Args) -> Result<(), ServerError> {
     check_supported(&args)?;
+    let init = args.init_file.as_deref().map(InitSpec::load).transpose()?;
     let storage = storage_for(&args)?;
-    let server =
-        Server::bind(SocketAddr::new(args.host, args.port), storage, RouterOptions { cors: !args.no_cors }).await?;
-    let addr = server.local_addr();
+    let addr = SocketAddr::new(args.host, args.port);
+    let server = Server::bind(addr, storage, RouterOptions { cors: !args.no_cors }).await?;
+    if let Some(init) = init {
+        init.apply(server.service()).await?;
+    }
+    let addr = server.local_addr().map_err(|source| ServerError::Listen { addr, source })?;
     tracing::info!(%addr, "serving plain HTTP (HTTP/1.1 and h2c)");
     let endpoint = format!("http://localhost:{}", addr.port());
     // What a user pastes to point the CLI and SDKs here.
     eprintln!(
         "export S2_ACCOUNT_ENDPOINT={endpoint}\nexport S2_BASIN_ENDPOINT={endpoint}\nexport S2_ACCESS_TOKEN=ignored"
     );
-    server.serve(shutdown_signal()).await?;
+    let (signalled_tx, mut signalled) = watch::channel(false);
+    let shutdown = async move {
+        shutdown_signal().await;
+        let _ = signalled_tx.send(true);
+    };
+    let grace_over = async move {
+        let _ = signalled.wait_for(|s| *s).await;
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+    };
+    tokio::select! {
+        served = server.serve(shutdown) => served?,
+        () = grace_over => tracing::warn!("sessions still open after {SHUTDOWN_GRACE:?}; stopping anyway"),
+    }
     tracing::info!("stopped");
     Ok(())
 }

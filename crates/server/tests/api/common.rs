@@ -26,9 +26,8 @@ pub struct TestServer {
 impl TestServer {
     pub async fn start() -> Self {
         let storage = std::sync::Arc::new(MemoryStorage::new());
-        let server =
-            Server::bind("127.0.0.1:0".parse().unwrap(), storage, RouterOptions { cors: true }).await.unwrap();
-        let addr = server.local_addr();
+        let server = Server::bind("127.0.0.1:0".parse().unwrap(), storage, RouterOptions { cors: true }).await.unwrap();
+        let addr = server.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
         tokio::spawn(server.serve(async move {
             let _ = stopped.await;

@@ -26,9 +26,10 @@ fn server_code(e: &RequestError) -> (u16, String) {
 async fn basin_lifecycle_with_the_sdk() {
     let t = TestServer::start().await;
     let name = basin_name("lifecycle");
-    let info = t
-        .s2
-        .create_basin(CreateBasinInput::new(name.clone()).with_config(BasinConfig::new().with_create_stream_on_append(true)))
+    let info =
+        t.s2.create_basin(
+            CreateBasinInput::new(name.clone()).with_config(BasinConfig::new().with_create_stream_on_append(true)),
+        )
         .await
         .unwrap();
     assert_eq!(info.name, name);
@@ -41,9 +42,8 @@ async fn basin_lifecycle_with_the_sdk() {
     let again = t.s2.create_basin(CreateBasinInput::new(name.clone())).await.unwrap_err();
     assert_eq!(server_code(&again), (409, "resource_already_exists".into()));
 
-    let config = t
-        .s2
-        .reconfigure_basin(ReconfigureBasinInput::new(
+    let config =
+        t.s2.reconfigure_basin(ReconfigureBasinInput::new(
             name.clone(),
             BasinReconfiguration::new().with_create_stream_on_read(true),
         ))
@@ -82,13 +82,13 @@ async fn list_basins_pages_by_prefix_and_start_after() {
         t.s2.create_basin(CreateBasinInput::new(format!("paging-{i}-basin").parse().unwrap())).await.unwrap();
     }
     t.s2.create_basin(CreateBasinInput::new("other-basin".parse().unwrap())).await.unwrap();
-    let page = t.s2.list_basins(ListBasinsInput::new().with_prefix("paging-".parse().unwrap()).with_limit(2)).await.unwrap();
+    let page =
+        t.s2.list_basins(ListBasinsInput::new().with_prefix("paging-".parse().unwrap()).with_limit(2)).await.unwrap();
     let names: Vec<String> = page.values.iter().map(|b| b.name.to_string()).collect();
     assert_eq!(names, ["paging-0-basin", "paging-1-basin"]);
     assert!(page.has_more);
-    let page = t
-        .s2
-        .list_basins(
+    let page =
+        t.s2.list_basins(
             ListBasinsInput::new()
                 .with_prefix("paging-".parse().unwrap())
                 .with_start_after("paging-3-basin".parse().unwrap()),
@@ -105,12 +105,11 @@ async fn stream_lifecycle_and_config_with_the_sdk() {
     let t = TestServer::start().await;
     let basin_name = basin_name("streams");
     let defaults = StreamConfig::new().with_retention_policy(RetentionPolicy::Age(3600));
-    t.s2
-        .create_basin(
-            CreateBasinInput::new(basin_name.clone()).with_config(BasinConfig::new().with_default_stream_config(defaults)),
-        )
-        .await
-        .unwrap();
+    t.s2.create_basin(
+        CreateBasinInput::new(basin_name.clone()).with_config(BasinConfig::new().with_default_stream_config(defaults)),
+    )
+    .await
+    .unwrap();
     let basin = t.s2.basin(basin_name.clone());
     let name: StreamName = "orders/eu west".parse().unwrap();
     let config = StreamConfig::new()
@@ -191,7 +190,10 @@ async fn create_with_the_same_request_token_is_replayed() {
     assert_eq!(replay.headers()["s2-provision-result"], "noop");
     assert_eq!(replay.json::<Value>().await.unwrap()["created_at"], first["created_at"]);
     let other = t.http.post(t.url("/v1/basins")).header("s2-request-token", "tok-2").json(&body);
-    assert_eq!(send(&t, other).await, (409, json!({"code": "resource_already_exists", "message": "resource already exists"})));
+    assert_eq!(
+        send(&t, other).await,
+        (409, json!({"code": "resource_already_exists", "message": "resource already exists"}))
+    );
 }
 
 #[tokio::test]
