@@ -11,6 +11,7 @@ pub mod append;
 pub mod clock;
 pub mod config;
 pub mod error;
+pub mod lifecycle;
 pub mod limits;
 pub mod names;
 pub mod page;

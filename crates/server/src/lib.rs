@@ -6,12 +6,15 @@
 
 pub mod args;
 pub mod init;
+pub mod tls;
 
 use std::{future::Future, net::SocketAddr, sync::Arc};
 
 use lite_api::RouterOptions;
 use lite_domain::{clock::SystemClock, service::Service, storage::Storage};
-use lite_storage::MemoryStorage;
+use lite_storage::{settings_from_env, SlateStorage, StoreKind};
+use axum_server::tls_rustls::RustlsConfig;
+use tls::TlsSource;
 use tokio::net::TcpListener;
 
 pub use args::Args;
@@ -20,36 +23,54 @@ pub use args::Args;
 pub enum ServerError {
     #[error("{0} is not yet supported by this server")]
     Unsupported(&'static str),
+    #[error("invalid storage settings: {0}")]
+    StorageSettings(#[source] lite_storage::SlateError),
+    #[error("cannot open storage: {0}")]
+    Storage(#[source] lite_domain::storage::StorageError),
     #[error("cannot listen on {addr}: {source}")]
     Listen { addr: SocketAddr, source: std::io::Error },
     #[error("server failed: {0}")]
     Serve(std::io::Error),
     #[error("init file: {0}")]
     Init(#[from] init::InitError),
+    #[error("TLS: {0}")]
+    Tls(#[from] tls::TlsError),
 }
 
-/// Builds the storage backend the flags ask for.
-pub fn storage_for(args: &Args) -> Result<Arc<dyn Storage>, ServerError> {
-    if args.bucket.is_some() {
-        return Err(ServerError::Unsupported("--bucket (S3 storage)"));
+/// Builds the storage backend the flags ask for: SlateDB on S3
+/// (`--bucket`), on local files (`--local-root`), or on an in-memory object
+/// store (neither), with `SL8_*` settings from the environment.
+pub async fn storage_for(args: &Args) -> Result<Arc<dyn Storage>, ServerError> {
+    let kind = match (&args.bucket, &args.local_root) {
+        (Some(bucket), _) => StoreKind::S3 { bucket: bucket.clone() },
+        (None, Some(root)) => StoreKind::Local(root.clone()),
+        (None, None) => StoreKind::Memory,
+    };
+    let settings = settings_from_env(&kind).map_err(ServerError::StorageSettings)?;
+    let fence_wait = settings.manifest_poll_interval;
+    let storage = SlateStorage::open(kind.clone(), &args.path, settings).await.map_err(ServerError::Storage)?;
+    if kind != StoreKind::Memory {
+        // Opening fenced out any previous server on the same data; give it
+        // one manifest poll to notice before this one serves.
+        tokio::time::sleep(fence_wait).await;
     }
-    if args.local_root.is_some() {
-        return Err(ServerError::Unsupported("--local-root (local disk storage)"));
-    }
-    Ok(Arc::new(MemoryStorage::new()))
+    Ok(Arc::new(storage))
 }
 
-/// Checks flags whose features this build does not have yet.
-pub fn check_supported(args: &Args) -> Result<(), ServerError> {
-    if args.tls_self || args.tls_cert.is_some() || args.tls_key.is_some() {
-        return Err(ServerError::Unsupported("TLS (--tls-self, --tls-cert, --tls-key)"));
-    }
-    Ok(())
+/// The TLS setup the flags ask for, if any.
+pub fn tls_for(args: &Args) -> Result<Option<RustlsConfig>, ServerError> {
+    let source = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => TlsSource::Files { cert, key },
+        _ if args.tls_self => TlsSource::SelfSigned,
+        _ => return Ok(None),
+    };
+    Ok(Some(tls::rustls_config(source)?))
 }
 
 /// A server bound to a port, ready to serve.
 pub struct Server {
     listener: TcpListener,
+    tls: Option<RustlsConfig>,
     service: Service,
     router: axum::Router,
 }
@@ -63,7 +84,12 @@ impl Server {
         let listener = TcpListener::bind(addr).await.map_err(|source| ServerError::Listen { addr, source })?;
         let service = Service::new(storage, Arc::new(SystemClock));
         let router = lite_api::router(service.clone(), options);
-        Ok(Self { listener, service, router })
+        Ok(Self { listener, tls: None, service, router })
+    }
+
+    /// Serves HTTPS instead of plain HTTP.
+    pub fn with_tls(self, tls: RustlsConfig) -> Self {
+        Self { tls: Some(tls), ..self }
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -78,6 +104,24 @@ impl Server {
     /// Serves HTTP/1.1 and HTTP/2 (also cleartext, with prior knowledge)
     /// until `shutdown` resolves, then lets open requests finish.
     pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServerError> {
-        axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await.map_err(ServerError::Serve)
+        let Some(tls) = self.tls else {
+            return axum::serve(self.listener, self.router)
+                .with_graceful_shutdown(shutdown)
+                .await
+                .map_err(ServerError::Serve);
+        };
+        let handle = axum_server::Handle::new();
+        let on_signal = handle.clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            on_signal.graceful_shutdown(None);
+        });
+        let listener = self.listener.into_std().map_err(ServerError::Serve)?;
+        axum_server::from_tcp_rustls(listener, tls)
+            .map_err(ServerError::Serve)?
+            .handle(handle)
+            .serve(self.router.into_make_service())
+            .await
+            .map_err(ServerError::Serve)
     }
 }

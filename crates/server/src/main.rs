@@ -4,7 +4,7 @@ use std::{net::SocketAddr, process::ExitCode, time::Duration};
 
 use clap::Parser;
 use lite_api::RouterOptions;
-use lite_server::{check_supported, init::InitSpec, storage_for, Args, Server, ServerError};
+use lite_server::{init::InitSpec, storage_for, tls_for, Args, Server, ServerError};
 use tokio::sync::watch;
 use tracing_subscriber::EnvFilter;
 
@@ -27,21 +27,34 @@ async fn main() -> ExitCode {
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 async fn run(args: Args) -> Result<(), ServerError> {
-    check_supported(&args)?;
+    let tls = tls_for(&args)?;
     let init = args.init_file.as_deref().map(InitSpec::load).transpose()?;
-    let storage = storage_for(&args)?;
+    let storage = storage_for(&args).await?;
     let addr = SocketAddr::new(args.host, args.port);
     let server = Server::bind(addr, storage, RouterOptions { cors: !args.no_cors }).await?;
     if let Some(init) = init {
         init.apply(server.service()).await?;
     }
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let server = match tls {
+        Some(tls) => server.with_tls(tls),
+        None => server,
+    };
     let addr = server.local_addr().map_err(|source| ServerError::Listen { addr, source })?;
-    tracing::info!(%addr, "serving plain HTTP (HTTP/1.1 and h2c)");
-    let endpoint = format!("http://localhost:{}", addr.port());
+    match (scheme, args.tls_self) {
+        ("http", _) => tracing::info!(%addr, "serving plain HTTP (HTTP/1.1 and h2c)"),
+        (_, true) => tracing::info!(%addr, "serving HTTPS with a self-signed certificate"),
+        _ => tracing::info!(%addr, "serving HTTPS with the given certificate"),
+    }
     // What a user pastes to point the CLI and SDKs here.
-    eprintln!(
+    let endpoint = format!("{scheme}://localhost:{}", addr.port());
+    let mut hint = format!(
         "export S2_ACCOUNT_ENDPOINT={endpoint}\nexport S2_BASIN_ENDPOINT={endpoint}\nexport S2_ACCESS_TOKEN=ignored"
     );
+    if args.tls_self {
+        hint.push_str("\nexport S2_SSL_NO_VERIFY=true");
+    }
+    eprintln!("{hint}");
     let (signalled_tx, mut signalled) = watch::channel(false);
     let shutdown = async move {
         shutdown_signal().await;

@@ -124,7 +124,7 @@ impl Storage for MemoryStorage {
         chunk: ReadChunk,
     ) -> Result<Vec<SequencedRecord>, StorageError> {
         let maps = self.lock();
-        let Some(log) = maps.records.get(&id) else {
+        let Some(log) = maps.records.get(&id).filter(|_| start < end) else {
             return Ok(Vec::new());
         };
         let mut out = Vec::new();

@@ -4,3 +4,4 @@
 
 mod common;
 mod control_plane;
+mod tls;

@@ -1,0 +1,42 @@
+//! What can go wrong in the SlateDB backend, and how it maps onto the port's
+//! [`StorageError`].
+
+use lite_domain::storage::StorageError;
+use thiserror::Error;
+
+use super::codec::DecodeError;
+
+#[derive(Debug, Error)]
+pub enum SlateError {
+    #[error("slatedb: {0}")]
+    Db(#[from] slatedb::Error),
+    #[error("object store: {0}")]
+    ObjectStore(#[from] object_store::Error),
+    #[error("cannot prepare local root {path}: {source}")]
+    LocalRoot { path: String, source: std::io::Error },
+    #[error("invalid SL8_* storage settings: {0}")]
+    Settings(slatedb::Error),
+    #[error("corrupt stored data: {0}")]
+    Corrupt(#[from] DecodeError),
+    #[error("an earlier write to this stream failed; reload its state before writing again")]
+    EarlierWriteFailed,
+    #[error("the storage writer has stopped")]
+    WriterStopped,
+}
+
+impl From<SlateError> for StorageError {
+    fn from(e: SlateError) -> Self {
+        match &e {
+            SlateError::Db(db) if matches!(db.kind(), slatedb::ErrorKind::Closed(slatedb::CloseReason::Fenced)) => {
+                StorageError::Fenced
+            }
+            _ => StorageError::Backend(e.to_string()),
+        }
+    }
+}
+
+impl From<DecodeError> for StorageError {
+    fn from(e: DecodeError) -> Self {
+        SlateError::from(e).into()
+    }
+}

@@ -1,0 +1,286 @@
+//! The key layout of the SlateDB backend: the one place that says which
+//! bytes a key is made of.
+//!
+//! Every key starts with a one-byte tag, so each kind is one contiguous,
+//! ordered range of the key space. Integers are big-endian so that byte
+//! order is numeric order. Values are encoded by [`super::codec`]; every
+//! value except the index's starts with a format-version byte.
+//!
+//! | tag    | kind            | key after the tag                          | value                                    | mutability |
+//! |--------|-----------------|--------------------------------------------|------------------------------------------|------------|
+//! | `0x01` | basin meta      | basin name                                 | config, timestamps, creation token       | rewritten on create, reconfigure and delete-mark; removed with the basin |
+//! | `0x02` | stream meta     | basin name, `0x00`, stream name            | stream id, config, timestamps, creation token | rewritten on create, reconfigure and delete-mark; removed with the stream, only while it still names the same stream id |
+//! | `0x03` | stream state    | stream id (u64)                            | tail (seq num, timestamp), fencing token, trim point | overwritten by every append, in the same atomic write as the records; removed with the stream |
+//! | `0x04` | record          | stream id (u64), seq num (u64)             | timestamp, headers, body                 | written once by an append; only ever removed (trim, stream removal) |
+//! | `0x05` | timestamp index | stream id (u64), timestamp (u64), seq num (u64) | empty                               | written once by an append; only ever removed |
+//!
+//! Basin names are `[a-z0-9-]`, so the `0x00` after the basin name in a
+//! stream-meta key cannot occur inside it: one basin's streams are exactly
+//! the keys that start with `0x02 basin 0x00`, in stream-name byte order
+//! (which is `String` order, the order listings use).
+//!
+//! Stream ids are random u64s that are never reused, so a removed stream's
+//! records can be deleted without racing a new stream of the same name; the
+//! state, record and index ranges of a stream are `tag ‖ id`.
+//!
+//! The timestamp index is sparse. Timestamps never decrease along a stream,
+//! so the first record at or after a timestamp `t` is the first record of the
+//! smallest indexed timestamp `≥ t`, provided that the first record of every
+//! distinct timestamp has an entry. An append writes an entry for the first
+//! record of its batch and for every record whose timestamp is greater than
+//! the one before it in the batch, which guarantees that. Whoever deletes a
+//! prefix of a stream's records (trim) must keep it true: delete the entries
+//! below the new first record and write one for that record.
+
+use bytes::{BufMut, Bytes, BytesMut};
+use lite_domain::storage::StreamId;
+
+use super::codec::DecodeError;
+
+pub const BASIN_META: u8 = 0x01;
+pub const STREAM_META: u8 = 0x02;
+pub const STREAM_STATE: u8 = 0x03;
+pub const RECORD: u8 = 0x04;
+pub const TIMESTAMP_INDEX: u8 = 0x05;
+
+/// Ends the basin name inside a stream-meta key.
+const BASIN_SEPARATOR: u8 = 0x00;
+
+const ID_KEY_LEN: usize = 1 + 8;
+const RECORD_KEY_LEN: usize = 1 + 8 + 8;
+const INDEX_KEY_LEN: usize = 1 + 8 + 8 + 8;
+
+/// A half-open range of keys, `start <= key < end`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRange {
+    pub start: Bytes,
+    pub end: Bytes,
+}
+
+pub fn basin_meta(name: &str) -> Bytes {
+    tagged(BASIN_META, name.as_bytes())
+}
+
+/// Basin-meta keys whose names start with `prefix` and sort after
+/// `start_after`.
+pub fn basin_meta_range(prefix: &str, start_after: &str) -> KeyRange {
+    let start = tagged(BASIN_META, prefix.as_bytes()).max(after(&tagged(BASIN_META, start_after.as_bytes())));
+    let end = successor(&tagged(BASIN_META, prefix.as_bytes()));
+    KeyRange { start, end }
+}
+
+pub fn parse_basin_meta(key: &[u8]) -> Result<&str, DecodeError> {
+    match key.split_first() {
+        Some((&BASIN_META, name)) => std::str::from_utf8(name).map_err(|_| DecodeError::Utf8("basin name")),
+        _ => Err(DecodeError::Key("basin meta")),
+    }
+}
+
+pub fn stream_meta(basin: &str, name: &str) -> Bytes {
+    let mut key = stream_meta_base(basin, name.len());
+    key.put_slice(name.as_bytes());
+    key.freeze()
+}
+
+/// Stream-meta keys of `basin` whose names start with `prefix` and sort
+/// after `start_after`.
+pub fn stream_meta_range(basin: &str, prefix: &str, start_after: &str) -> KeyRange {
+    let with_prefix = stream_meta(basin, prefix);
+    let start = with_prefix.clone().max(after(&stream_meta(basin, start_after)));
+    KeyRange { end: successor(&with_prefix), start }
+}
+
+/// The basin and stream names in a stream-meta key.
+pub fn parse_stream_meta(key: &[u8]) -> Result<(&str, &str), DecodeError> {
+    let Some((&STREAM_META, rest)) = key.split_first() else {
+        return Err(DecodeError::Key("stream meta"));
+    };
+    let at = rest.iter().position(|&b| b == BASIN_SEPARATOR).ok_or(DecodeError::Key("stream meta"))?;
+    let basin = std::str::from_utf8(&rest[..at]).map_err(|_| DecodeError::Utf8("basin name"))?;
+    let name = std::str::from_utf8(&rest[at + 1..]).map_err(|_| DecodeError::Utf8("stream name"))?;
+    Ok((basin, name))
+}
+
+pub fn stream_state(id: StreamId) -> Bytes {
+    id_key(STREAM_STATE, id).freeze()
+}
+
+pub fn record(id: StreamId, seq_num: u64) -> Bytes {
+    let mut key = BytesMut::with_capacity(RECORD_KEY_LEN);
+    key.put_u8(RECORD);
+    key.put_u64(id.0);
+    key.put_u64(seq_num);
+    key.freeze()
+}
+
+/// Record keys of stream `id` with `start <= seq_num < end`.
+pub fn record_range(id: StreamId, start: u64, end: u64) -> KeyRange {
+    KeyRange { start: record(id, start), end: record(id, end) }
+}
+
+/// Every record key of stream `id`.
+pub fn all_records(id: StreamId) -> KeyRange {
+    let prefix = id_key(RECORD, id);
+    KeyRange { end: successor(&prefix), start: prefix.freeze() }
+}
+
+/// The seq num in a record key of stream `id`.
+pub fn parse_record(key: &[u8], id: StreamId) -> Result<u64, DecodeError> {
+    if key.len() != RECORD_KEY_LEN || key[0] != RECORD || read_u64(&key[1..]) != id.0 {
+        return Err(DecodeError::Key("record"));
+    }
+    Ok(read_u64(&key[ID_KEY_LEN..]))
+}
+
+pub fn timestamp_index(id: StreamId, timestamp: u64, seq_num: u64) -> Bytes {
+    let mut key = BytesMut::with_capacity(INDEX_KEY_LEN);
+    key.put_u8(TIMESTAMP_INDEX);
+    key.put_u64(id.0);
+    key.put_u64(timestamp);
+    key.put_u64(seq_num);
+    key.freeze()
+}
+
+/// Index keys of stream `id` with a timestamp at or after `timestamp`.
+pub fn timestamp_index_from(id: StreamId, timestamp: u64) -> KeyRange {
+    let end = successor(&id_key(TIMESTAMP_INDEX, id));
+    KeyRange { start: timestamp_index(id, timestamp, 0), end }
+}
+
+/// Every index key of stream `id`.
+pub fn all_timestamp_index(id: StreamId) -> KeyRange {
+    timestamp_index_from(id, 0)
+}
+
+/// The (timestamp, seq num) in an index key of stream `id`.
+pub fn parse_timestamp_index(key: &[u8], id: StreamId) -> Result<(u64, u64), DecodeError> {
+    if key.len() != INDEX_KEY_LEN || key[0] != TIMESTAMP_INDEX || read_u64(&key[1..]) != id.0 {
+        return Err(DecodeError::Key("timestamp index"));
+    }
+    Ok((read_u64(&key[ID_KEY_LEN..]), read_u64(&key[ID_KEY_LEN + 8..])))
+}
+
+/// The smallest key greater than every key that starts with `prefix`.
+pub fn successor(prefix: &[u8]) -> Bytes {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < u8::MAX {
+            end.push(last + 1);
+            return Bytes::from(end);
+        }
+    }
+    // Every byte was 0xff: no key is greater; tags keep this unreachable.
+    Bytes::from_static(&[u8::MAX; RECORD_KEY_LEN + 1])
+}
+
+/// The smallest key greater than `key`.
+pub fn after(key: &[u8]) -> Bytes {
+    let mut next = BytesMut::with_capacity(key.len() + 1);
+    next.put_slice(key);
+    next.put_u8(0);
+    next.freeze()
+}
+
+fn tagged(tag: u8, rest: &[u8]) -> Bytes {
+    let mut key = BytesMut::with_capacity(1 + rest.len());
+    key.put_u8(tag);
+    key.put_slice(rest);
+    key.freeze()
+}
+
+fn stream_meta_base(basin: &str, extra: usize) -> BytesMut {
+    let mut key = BytesMut::with_capacity(2 + basin.len() + extra);
+    key.put_u8(STREAM_META);
+    key.put_slice(basin.as_bytes());
+    key.put_u8(BASIN_SEPARATOR);
+    key
+}
+
+fn id_key(tag: u8, id: StreamId) -> BytesMut {
+    let mut key = BytesMut::with_capacity(ID_KEY_LEN);
+    key.put_u8(tag);
+    key.put_u64(id.0);
+    key
+}
+
+/// Reads a big-endian u64 from the first 8 bytes; callers check the length.
+fn read_u64(bytes: &[u8]) -> u64 {
+    let mut buf = [0u8; 8];
+    buf.copy_from_slice(&bytes[..8]);
+    u64::from_be_bytes(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[test]
+    fn kinds_are_disjoint_ranges_in_tag_order() {
+        let id = StreamId(7);
+        let keys =
+            [basin_meta("zzzzzzzz"), stream_meta("a", "b"), stream_state(id), record(id, 0), timestamp_index(id, 0, 0)];
+        assert!(keys.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(successor(&[BASIN_META]), Bytes::from_static(&[STREAM_META]));
+    }
+
+    #[test]
+    fn a_basins_streams_do_not_include_those_of_a_longer_basin_name() {
+        let range = stream_meta_range("basin-aa", "", "");
+        let own = stream_meta("basin-aa", "\u{10ffff}");
+        let other = stream_meta("basin-aaa", "");
+        assert!(range.start <= own && own < range.end);
+        assert!(!(range.start <= other && other < range.end));
+    }
+
+    #[test]
+    fn stream_meta_keys_round_trip() {
+        let key = stream_meta("my-basin", "a/\0b");
+        assert_eq!(parse_stream_meta(&key).unwrap(), ("my-basin", "a/\0b"));
+        assert!(parse_stream_meta(&basin_meta("my-basin")).is_err());
+    }
+
+    #[test]
+    fn listing_ranges_start_at_the_prefix_or_just_after_start_after() {
+        assert_eq!(basin_meta_range("ab", "a").start, basin_meta("ab"));
+        assert_eq!(basin_meta_range("ab", "abc").start, basin_meta("abc\0"));
+        assert_eq!(basin_meta_range("ab", "abc").end, basin_meta("ac"));
+        let streams = stream_meta_range("my-basin", "", "");
+        assert!(streams.start <= stream_meta("my-basin", "\0"));
+        assert!(streams.start > stream_meta("my-basin", ""));
+    }
+
+    #[test]
+    fn record_keys_of_another_stream_are_rejected() {
+        assert_eq!(parse_record(&record(StreamId(3), 9), StreamId(3)).unwrap(), 9);
+        assert!(parse_record(&record(StreamId(3), 9), StreamId(4)).is_err());
+        assert!(parse_record(&[RECORD, 1, 2], StreamId(3)).is_err());
+        assert!(parse_timestamp_index(&record(StreamId(3), 9), StreamId(3)).is_err());
+    }
+
+    #[test]
+    fn the_last_stream_id_has_bounded_ranges() {
+        let id = StreamId(u64::MAX);
+        let all = all_records(id);
+        assert!(all.start < record(id, u64::MAX) && record(id, u64::MAX) < all.end);
+        assert!(all.end <= Bytes::from_static(&[TIMESTAMP_INDEX]));
+    }
+
+    proptest! {
+        #[test]
+        fn numeric_order_is_key_order(id in any::<u64>(), a in any::<u64>(), b in any::<u64>(), s in any::<u64>()) {
+            prop_assert_eq!(a.cmp(&b), record(StreamId(id), a).cmp(&record(StreamId(id), b)));
+            prop_assert_eq!(
+                a.cmp(&b),
+                timestamp_index(StreamId(id), a, s).cmp(&timestamp_index(StreamId(id), b, s))
+            );
+            prop_assert_eq!(parse_timestamp_index(&timestamp_index(StreamId(id), a, s), StreamId(id)).unwrap(), (a, s));
+        }
+
+        #[test]
+        fn stream_name_order_is_key_order(a in "\\PC{0,8}", b in "\\PC{0,8}") {
+            prop_assert_eq!(a.cmp(&b), stream_meta("my-basin", &a).cmp(&stream_meta("my-basin", &b)));
+        }
+    }
+}

@@ -1,0 +1,116 @@
+//! Where the SlateDB backend keeps its data: the object store for each kind
+//! of deployment, and the SlateDB settings (`SL8_*` environment variables
+//! over per-kind defaults).
+
+use std::{path::PathBuf, sync::Arc, time::Duration};
+
+use object_store::{aws::AmazonS3Builder, local::LocalFileSystem, memory::InMemory, ObjectStore};
+use slatedb::config::Settings;
+
+use super::error::SlateError;
+
+/// Prefix of the environment variables that override SlateDB settings,
+/// e.g. `SL8_FLUSH_INTERVAL=10ms`; nested keys use `.`.
+pub const SETTINGS_ENV_PREFIX: &str = "SL8_";
+
+/// WAL flush interval when the object store is S3: each flush is a PUT.
+pub const S3_FLUSH_INTERVAL_MS: u64 = 50;
+/// WAL flush interval for local disk and memory, where a flush is cheap.
+pub const LOCAL_FLUSH_INTERVAL_MS: u64 = 5;
+
+/// The object store to keep data in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreKind {
+    /// In this process's memory; lost on exit.
+    Memory,
+    /// Files under this directory (created if missing), fsynced.
+    Local(PathBuf),
+    /// An S3 bucket; credentials, region and endpoint come from the standard
+    /// `AWS_*` environment variables (`AWS_ENDPOINT_URL_S3`, `AWS_ALLOW_HTTP`,
+    /// `AWS_ACCESS_KEY_ID`, ...).
+    S3 { bucket: String },
+}
+
+impl StoreKind {
+    fn default_flush_interval(&self) -> Duration {
+        match self {
+            StoreKind::S3 { .. } => Duration::from_millis(S3_FLUSH_INTERVAL_MS),
+            StoreKind::Memory | StoreKind::Local(_) => Duration::from_millis(LOCAL_FLUSH_INTERVAL_MS),
+        }
+    }
+
+    pub(crate) fn object_store(&self) -> Result<Arc<dyn ObjectStore>, SlateError> {
+        match self {
+            StoreKind::Memory => Ok(Arc::new(InMemory::new())),
+            StoreKind::Local(root) => {
+                std::fs::create_dir_all(root)
+                    .map_err(|source| SlateError::LocalRoot { path: root.display().to_string(), source })?;
+                Ok(Arc::new(LocalFileSystem::new_with_prefix(root)?.with_fsync(true)))
+            }
+            StoreKind::S3 { bucket } => Ok(Arc::new(s3_builder(bucket).build()?)),
+        }
+    }
+}
+
+fn s3_builder(bucket: &str) -> AmazonS3Builder {
+    // object_store's HTTP client uses rustls without a bundled crypto
+    // provider; install ring unless the process already chose one.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
+    // An explicit plain-HTTP endpoint (a local MinIO, say) is allowed
+    // without also setting AWS_ALLOW_HTTP.
+    let endpoint =
+        ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "AWS_ENDPOINT"].iter().find_map(|k| std::env::var(k).ok());
+    let allow_http_set = std::env::var_os("AWS_ALLOW_HTTP").is_some();
+    match endpoint {
+        Some(url) if url.starts_with("http://") && !allow_http_set => builder.with_allow_http(true),
+        _ => builder,
+    }
+}
+
+/// SlateDB's defaults with this kind's flush interval.
+pub fn default_settings(kind: &StoreKind) -> Settings {
+    Settings { flush_interval: Some(kind.default_flush_interval()), ..Settings::default() }
+}
+
+/// [`default_settings`] overridden by `SL8_*` environment variables.
+pub fn settings_from_env(kind: &StoreKind) -> Result<Settings, SlateError> {
+    let settings =
+        Settings::from_env_with_default(SETTINGS_ENV_PREFIX, default_settings(kind)).map_err(SlateError::Settings)?;
+    settings.validate().map_err(SlateError::Settings)?;
+    Ok(settings)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flush_interval_defaults_depend_on_the_store() {
+        let s3 = default_settings(&StoreKind::S3 { bucket: "b".into() });
+        assert_eq!(s3.flush_interval, Some(Duration::from_millis(50)));
+        assert_eq!(default_settings(&StoreKind::Memory).flush_interval, Some(Duration::from_millis(5)));
+        assert_eq!(default_settings(&StoreKind::Local("x".into())).flush_interval, Some(Duration::from_millis(5)));
+    }
+
+    #[test]
+    fn sl8_environment_variables_override_the_defaults() {
+        // The only test that sets SL8_* variables, so no other test sees them.
+        std::env::set_var("SL8_FLUSH_INTERVAL", "17ms");
+        std::env::set_var("SL8_MANIFEST_POLL_INTERVAL", "3s");
+        let settings = settings_from_env(&StoreKind::Memory);
+        std::env::remove_var("SL8_FLUSH_INTERVAL");
+        std::env::remove_var("SL8_MANIFEST_POLL_INTERVAL");
+        let settings = settings.unwrap();
+        assert_eq!(settings.flush_interval, Some(Duration::from_millis(17)));
+        assert_eq!(settings.manifest_poll_interval, Duration::from_secs(3));
+    }
+
+    #[test]
+    fn a_local_root_is_created() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("a/b");
+        StoreKind::Local(root.clone()).object_store().unwrap();
+        assert!(root.is_dir());
+    }
+}

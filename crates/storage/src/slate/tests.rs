@@ -1,0 +1,246 @@
+//! Behaviour specific to the SlateDB backend: durability before the
+//! acknowledgement, failures, corrupt data. The port's behaviour is checked
+//! by the kit.
+
+use std::{
+    fmt,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::stream::BoxStream;
+use lite_domain::{
+    append::SequencingState,
+    names::{BasinName, StreamName},
+    page::PageRequest,
+    position::StreamPosition,
+    record::SequencedRecord,
+    storage::{BasinMeta, ReadChunk, Storage, StorageError, StreamId, StreamMeta},
+};
+use object_store::{
+    memory::InMemory, path::Path, CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta,
+    ObjectStore, PutMultipartOptions, PutOptions, PutPayload, PutResult,
+};
+
+use super::{codec, default_settings, keys, SlateSettings, SlateStorage, StoreKind};
+
+const PATH: &str = "db";
+const ALL: ReadChunk = ReadChunk { records_max: usize::MAX, metered_bytes_max: u64::MAX };
+
+fn batch(start: u64, len: u64) -> (Vec<SequencedRecord>, SequencingState) {
+    let records: Vec<_> = (start..start + len)
+        .map(|seq| SequencedRecord { seq_num: seq, timestamp: seq, headers: vec![], body: Bytes::from(vec![7u8; 64]) })
+        .collect();
+    let state = SequencingState { tail: StreamPosition::new(start + len, start + len - 1), ..Default::default() };
+    (records, state)
+}
+
+async fn open(store: Arc<dyn ObjectStore>, settings: SlateSettings) -> SlateStorage {
+    SlateStorage::open_on(store, PATH, settings).await.expect("open SlateDB")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_acknowledged_append_is_already_in_object_storage() {
+    let store = Arc::new(InMemory::new());
+    // A flush interval long enough that only the durability wait can explain
+    // the data being there.
+    let settings =
+        SlateSettings { flush_interval: Some(Duration::from_millis(200)), ..default_settings(&StoreKind::Memory) };
+    let storage = open(store.clone(), settings.clone()).await;
+    let id = StreamId(1);
+    let mut acks = Vec::new();
+    for b in 0..20 {
+        let (records, state) = batch(b * 10, 10);
+        acks.push(storage.append(id, &records, &state));
+    }
+    for ack in acks {
+        ack.await.unwrap();
+    }
+    // What object storage holds right now, opened by another instance.
+    let snapshot = open(Arc::new(store.fork()), settings).await;
+    let read = snapshot.read_records(id, 0, u64::MAX, ALL).await.unwrap();
+    assert_eq!(read.len(), 200);
+    assert_eq!(snapshot.load_stream_state(id).await.unwrap().tail.seq_num, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_after_close_fail_instead_of_being_acknowledged() {
+    let storage = open(Arc::new(InMemory::new()), default_settings(&StoreKind::Memory)).await;
+    let (records, state) = batch(0, 3);
+    storage.append(StreamId(1), &records, &state).await.unwrap();
+    storage.close().await.unwrap();
+
+    let (records, state) = batch(3, 3);
+    assert!(storage.append(StreamId(1), &records, &state).await.is_err());
+    let basin = BasinMeta {
+        name: BasinName::new("my-basin").unwrap(),
+        config: Default::default(),
+        created_at_secs: 0,
+        deleted_at_secs: None,
+        creation: None,
+    };
+    assert!(storage.put_basin(&basin).await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_wal_flush_fails_the_append_and_every_later_one() {
+    let store = Arc::new(FlakyStore::new());
+    let settings = SlateSettings {
+        flush_interval: Some(Duration::from_millis(20)),
+        // Give up on the first error instead of retrying forever.
+        object_store_max_retries: Some(0),
+        ..default_settings(&StoreKind::Memory)
+    };
+    let storage = open(store.clone(), settings).await;
+    let id = StreamId(1);
+    let (records, state) = batch(0, 5);
+    storage.append(id, &records, &state).await.unwrap();
+
+    store.fail_puts.store(true, Ordering::SeqCst);
+    let acks: Vec<_> = (1..6)
+        .map(|b| {
+            let (records, state) = batch(b * 5, 5);
+            storage.append(id, &records, &state)
+        })
+        .collect();
+    for ack in acks {
+        let result = tokio::time::timeout(Duration::from_secs(20), ack).await.expect("fails in time");
+        assert!(result.is_err(), "an append that did not reach object storage was acknowledged");
+    }
+    store.fail_puts.store(false, Ordering::SeqCst);
+    let (records, state) = batch(30, 5);
+    assert!(storage.append(id, &records, &state).await.is_err(), "nothing is acknowledged after a gap");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn corrupt_values_are_errors_not_panics() {
+    let storage = open(Arc::new(InMemory::new()), default_settings(&StoreKind::Memory)).await;
+    let id = StreamId(5);
+    let garbage = Bytes::from_static(&[1, 2, 3]);
+    for key in
+        [keys::stream_state(id), keys::record(id, 0), keys::basin_meta("my-basin"), keys::stream_meta("my-basin", "s")]
+    {
+        storage.db.put(&key, &garbage).await.unwrap().await_durable().await.unwrap();
+    }
+    assert!(is_backend_error(storage.load_stream_state(id).await));
+    assert!(is_backend_error(storage.read_records(id, 0, 10, ALL).await));
+    let basin = BasinName::new("my-basin").unwrap();
+    assert!(is_backend_error(storage.get_basin(&basin).await));
+    assert!(is_backend_error(storage.list_basins(&PageRequest::new(String::new(), String::new(), None)).await));
+    assert!(is_backend_error(storage.get_stream(&basin, &StreamName::new("s").unwrap()).await));
+    assert!(is_backend_error(
+        storage.list_streams(&basin, &PageRequest::new(String::new(), String::new(), None)).await
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stored_names_that_break_the_naming_rules_are_errors() {
+    let storage = open(Arc::new(InMemory::new()), default_settings(&StoreKind::Memory)).await;
+    let basin = BasinMeta {
+        name: BasinName::new("my-basin").unwrap(),
+        config: Default::default(),
+        created_at_secs: 0,
+        deleted_at_secs: None,
+        creation: None,
+    };
+    let stream = StreamMeta {
+        basin: basin.name.clone(),
+        name: StreamName::new("s").unwrap(),
+        id: StreamId(1),
+        config: Default::default(),
+        created_at_secs: 0,
+        deleted_at_secs: None,
+        creation: None,
+    };
+    // Well-formed values under keys whose names are not valid names.
+    for (key, value) in [
+        (keys::basin_meta("Not_A_Basin"), codec::encode_basin_meta(&basin)),
+        (keys::stream_meta("my-basin", ".."), codec::encode_stream_meta(&stream)),
+    ] {
+        storage.db.put(&key, &value).await.unwrap().await_durable().await.unwrap();
+    }
+    let all = PageRequest::new(String::new(), String::new(), None);
+    assert!(matches!(storage.list_basins(&all).await, Err(StorageError::Backend(_))));
+    assert!(matches!(storage.list_streams(&basin.name, &all).await, Err(StorageError::Backend(_))));
+}
+
+fn is_backend_error<T>(result: Result<T, StorageError>) -> bool {
+    matches!(result, Err(StorageError::Backend(_)))
+}
+
+/// An in-memory object store whose writes can be made to fail.
+#[derive(Debug)]
+struct FlakyStore {
+    inner: InMemory,
+    fail_puts: AtomicBool,
+}
+
+impl FlakyStore {
+    fn new() -> Self {
+        Self { inner: InMemory::new(), fail_puts: AtomicBool::new(false) }
+    }
+
+    fn check(&self) -> object_store::Result<()> {
+        if self.fail_puts.load(Ordering::SeqCst) {
+            return Err(object_store::Error::Generic { store: "flaky", source: "injected write failure".into() });
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for FlakyStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "FlakyStore")
+    }
+}
+
+#[async_trait]
+impl ObjectStore for FlakyStore {
+    async fn put_opts(
+        &self,
+        location: &Path,
+        payload: PutPayload,
+        opts: PutOptions,
+    ) -> object_store::Result<PutResult> {
+        self.check()?;
+        self.inner.put_opts(location, payload, opts).await
+    }
+
+    async fn put_multipart_opts(
+        &self,
+        location: &Path,
+        opts: PutMultipartOptions,
+    ) -> object_store::Result<Box<dyn MultipartUpload>> {
+        self.check()?;
+        self.inner.put_multipart_opts(location, opts).await
+    }
+
+    async fn get_opts(&self, location: &Path, options: GetOptions) -> object_store::Result<GetResult> {
+        self.inner.get_opts(location, options).await
+    }
+
+    fn delete_stream(
+        &self,
+        locations: BoxStream<'static, object_store::Result<Path>>,
+    ) -> BoxStream<'static, object_store::Result<Path>> {
+        self.inner.delete_stream(locations)
+    }
+
+    fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+        self.inner.list(prefix)
+    }
+
+    async fn list_with_delimiter(&self, prefix: Option<&Path>) -> object_store::Result<ListResult> {
+        self.inner.list_with_delimiter(prefix).await
+    }
+
+    async fn copy_opts(&self, from: &Path, to: &Path, options: CopyOptions) -> object_store::Result<()> {
+        self.check()?;
+        self.inner.copy_opts(from, to, options).await
+    }
+}

@@ -1,0 +1,252 @@
+#!/usr/bin/env bash
+# End-to-end tests of s2-lite with the official, unchanged clients: the
+# TypeScript SDK, the Python SDK and the `s2` CLI.
+#
+# Starts one s2-lite on 127.0.0.1 (ephemeral port), points every client at it
+# through S2_ACCOUNT_ENDPOINT / S2_BASIN_ENDPOINT / S2_ACCESS_TOKEN, runs each
+# suite whose client is available, stops the server and prints
+#   e2e: N passed, M failed, K skipped
+# as its last line. Exits non-zero when any test failed.
+#
+# Usage: e2e/run.sh [ts] [python] [cli]     (default: all suites)
+#
+# Environment:
+#   S2_LITE_BIN       server binary (default: target/debug/s2-lite, built if missing)
+#   E2E_REBUILD=1     run `cargo build -p lite-server` even if the binary exists
+#   S2_CLI            path of the `s2` CLI (default: `s2` on PATH)
+#   E2E_SUITE_TIMEOUT seconds one suite may take (default 600)
+#   E2E_KEEP_LOG=1    print the whole server log at the end (RUST_LOG is passed on)
+set -uo pipefail
+
+E2E_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$E2E_DIR/.." && pwd)"
+SUITE_TIMEOUT="${E2E_SUITE_TIMEOUT:-600}"
+
+if [ "$#" -gt 0 ]; then
+    SUITES=("$@")
+else
+    SUITES=(ts python cli)
+fi
+
+PASSED=0
+FAILED=0
+SKIPPED=0
+
+log() { printf 'e2e: %s\n' "$*" >&2; }
+
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/s2-lite-e2e.XXXXXX")"
+SERVER_LOG="$WORK/server.log"
+SERVER_PID=""
+
+stop_server() {
+    if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
+        kill -TERM "$SERVER_PID" 2>/dev/null
+        for _ in $(seq 1 100); do
+            kill -0 "$SERVER_PID" 2>/dev/null || break
+            sleep 0.1
+        done
+        if kill -0 "$SERVER_PID" 2>/dev/null; then
+            log "server $SERVER_PID did not stop on SIGTERM; killing it"
+            kill -KILL "$SERVER_PID" 2>/dev/null
+        fi
+        wait "$SERVER_PID" 2>/dev/null
+    fi
+    SERVER_PID=""
+}
+
+cleanup() {
+    stop_server
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# --- the server -------------------------------------------------------------
+
+BIN="${S2_LITE_BIN:-$ROOT/target/debug/s2-lite}"
+if [ -z "${S2_LITE_BIN:-}" ] && { [ ! -x "$BIN" ] || [ "${E2E_REBUILD:-0}" = 1 ]; }; then
+    log "building s2-lite"
+    (cd "$ROOT" && cargo build -p lite-server) || {
+        log "build failed"
+        echo "e2e: 0 passed, 1 failed"
+        exit 1
+    }
+fi
+if [ ! -x "$BIN" ]; then
+    log "no server binary at $BIN"
+    echo "e2e: 0 passed, 1 failed"
+    exit 1
+fi
+
+free_port() {
+    if command -v python3 >/dev/null 2>&1; then
+        python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+    else
+        echo $((49152 + RANDOM % 16000))
+    fi
+}
+
+health() { curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$1/health"; }
+
+start_server() {
+    local attempt port
+    for attempt in 1 2 3; do
+        port="$(free_port)"
+        : >"$SERVER_LOG"
+        NO_COLOR=1 RUST_LOG="${RUST_LOG:-info}" "$BIN" --host 127.0.0.1 --port "$port" >>"$SERVER_LOG" 2>&1 &
+        SERVER_PID=$!
+        for _ in $(seq 1 300); do
+            if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+                break
+            fi
+            if health "$port"; then
+                PORT="$port"
+                return 0
+            fi
+            sleep 0.1
+        done
+        log "server did not become healthy on port $port (attempt $attempt):"
+        tail -n 20 "$SERVER_LOG" >&2
+        stop_server
+    done
+    return 1
+}
+
+if ! start_server; then
+    echo "e2e: 0 passed, 1 failed"
+    exit 1
+fi
+log "s2-lite (pid $SERVER_PID) listening on 127.0.0.1:$PORT"
+
+# Use the numeric address: "localhost" may resolve to ::1 first, where
+# nothing listens.
+export S2_ACCOUNT_ENDPOINT="http://127.0.0.1:$PORT"
+export S2_BASIN_ENDPOINT="http://127.0.0.1:$PORT"
+export S2_ACCESS_TOKEN="ignored"
+unset S2_SSL_NO_VERIFY S2_ENCRYPTION_KEY S2_COMPRESSION 2>/dev/null || true
+
+# --- counting results -------------------------------------------------------
+
+# Adds "passed failed" counts to the totals; a suite that ran nothing that
+# could be counted but failed counts as one failure.
+tally() {
+    local suite="$1" status="$2" passed="$3" failed="$4"
+    passed="${passed:-0}"
+    failed="${failed:-0}"
+    if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then
+        failed=1
+    fi
+    if [ "$status" -eq 0 ] && [ "$passed" -eq 0 ] && [ "$failed" -eq 0 ]; then
+        log "$suite ran no test"
+        failed=1
+    fi
+    log "$suite: $passed passed, $failed failed"
+    PASSED=$((PASSED + passed))
+    FAILED=$((FAILED + failed))
+}
+
+skip() {
+    log "skipping $1: $2"
+    SKIPPED=$((SKIPPED + 1))
+}
+
+# --- suites -----------------------------------------------------------------
+
+run_ts() {
+    if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+        skip ts "node/npm not found"
+        return
+    fi
+    local major
+    major="$(node -p 'process.versions.node.split(".")[0]')"
+    if [ "$major" -lt 20 ]; then
+        skip ts "node >= 20 needed, found $(node --version)"
+        return
+    fi
+    local dir="$E2E_DIR/ts" out="$WORK/ts.out" status
+    if [ ! -d "$dir/node_modules/@s2-dev/streamstore" ]; then
+        log "installing TypeScript SDK (npm ci)"
+        if ! (cd "$dir" && npm ci --no-audit --no-fund >&2); then
+            tally ts 1 0 1
+            return
+        fi
+    fi
+    (cd "$dir" && timeout "$SUITE_TIMEOUT" node --test --test-reporter=spec test/) 2>&1 | tee "$out"
+    status=${PIPESTATUS[0]}
+    tally ts "$status" \
+        "$(sed -n 's/^ℹ pass \([0-9]*\)$/\1/p' "$out" | tail -n 1)" \
+        "$(sed -n 's/^ℹ fail \([0-9]*\)$/\1/p' "$out" | tail -n 1)"
+}
+
+run_python() {
+    if ! command -v python3 >/dev/null 2>&1; then
+        skip python "python3 not found"
+        return
+    fi
+    local dir="$E2E_DIR/python" out="$WORK/python.out" status summary
+    if [ ! -x "$dir/.venv/bin/pytest" ]; then
+        log "installing Python SDK (venv + pip)"
+        if ! (cd "$dir" && python3 -m venv .venv && .venv/bin/pip install -q -r requirements.txt >&2); then
+            tally python 1 0 1
+            return
+        fi
+    fi
+    (cd "$dir" && timeout "$SUITE_TIMEOUT" .venv/bin/pytest -v -p no:cacheprovider) 2>&1 | tee "$out"
+    status=${PIPESTATUS[0]}
+    summary="$(grep -E '^=+ .*(passed|failed|error|no tests ran).* =+$' "$out" | tail -n 1)"
+    tally python "$status" \
+        "$(grep -oE '[0-9]+ passed' <<<"$summary" | grep -oE '[0-9]+')" \
+        "$(($(grep -oE '[0-9]+ failed' <<<"$summary" | grep -oE '[0-9]+' || echo 0) + $(grep -oE '[0-9]+ errors?' <<<"$summary" | grep -oE '[0-9]+' || echo 0)))"
+}
+
+run_cli() {
+    local cli="${S2_CLI:-}"
+    if [ -z "$cli" ]; then
+        cli="$(command -v s2 || true)"
+    fi
+    if [ -z "$cli" ] || [ ! -x "$cli" ]; then
+        skip cli "s2 CLI not found (set S2_CLI or put s2 on PATH)"
+        return
+    fi
+    local out="$WORK/cli.out" status
+    S2_CLI="$cli" timeout "$SUITE_TIMEOUT" bash "$E2E_DIR/cli_test.sh" 2>&1 | tee "$out"
+    status=${PIPESTATUS[0]}
+    tally cli "$status" \
+        "$(sed -n 's/^cli: \([0-9]*\) passed, \([0-9]*\) failed$/\1/p' "$out" | tail -n 1)" \
+        "$(sed -n 's/^cli: \([0-9]*\) passed, \([0-9]*\) failed$/\2/p' "$out" | tail -n 1)"
+}
+
+for suite in "${SUITES[@]}"; do
+    case "$suite" in
+        ts) run_ts ;;
+        python) run_python ;;
+        cli) run_cli ;;
+        *)
+            log "unknown suite: $suite"
+            FAILED=$((FAILED + 1))
+            ;;
+    esac
+    if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+        log "the server died during the $suite suite:"
+        tail -n 50 "$SERVER_LOG" >&2
+        FAILED=$((FAILED + 1))
+        SERVER_PID=""
+        break
+    fi
+done
+
+stop_server
+if [ "${E2E_KEEP_LOG:-0}" = 1 ]; then
+    log "server log:"
+    cat "$SERVER_LOG" >&2
+elif [ "$FAILED" -gt 0 ]; then
+    log "last lines of the server log:"
+    tail -n 30 "$SERVER_LOG" >&2
+fi
+if [ "$SKIPPED" -gt 0 ]; then
+    echo "e2e: $PASSED passed, $FAILED failed, $SKIPPED skipped"
+else
+    echo "e2e: $PASSED passed, $FAILED failed"
+fi
+[ "$FAILED" -eq 0 ]
