@@ -53,6 +53,12 @@ impl ReadEnd {
         }
     }
 
+    /// Whether a limit is zero, so that the read can never deliver a record
+    /// (every record is at least 8 metered bytes).
+    pub fn is_exhausted(&self) -> bool {
+        self.count == Some(0) || self.bytes == Some(0)
+    }
+
     /// Whether the read may follow the tail at all.
     pub fn may_follow(&self) -> bool {
         self.wait() != Some(Duration::ZERO)
@@ -96,11 +102,17 @@ pub enum StartDecision {
     AtTimestamp(u64),
     /// The start is beyond the tail (416 with the tail).
     BeyondTail,
+    /// A limit is already used up: the read ends at once, wherever it
+    /// would have started (even beyond the tail).
+    Exhausted,
 }
 
 /// Decides where a read starts, given the tail. A seq num start at the tail
 /// of a read that cannot follow is beyond it too.
 pub fn decide_start(request: &ReadRequest, tail: StreamPosition) -> StartDecision {
+    if request.end.is_exhausted() {
+        return StartDecision::Exhausted;
+    }
     let seq_num = match request.start {
         ReadStart::SeqNum(s) => s,
         ReadStart::TailOffset(off) => tail.seq_num.saturating_sub(off),
@@ -155,7 +167,7 @@ impl ReadBudget {
 
     /// Whether no more records can ever be delivered.
     pub fn is_exhausted(&self) -> bool {
-        self.count == Some(0)
+        self.count == Some(0) || self.bytes == Some(0)
     }
 
     /// Whether the read has a count, bytes or until bound at all.
@@ -270,6 +282,27 @@ mod tests {
     }
 
     #[test]
+    fn a_used_up_bytes_limit_is_exhausted_without_another_record() {
+        let mut budget = ReadBudget::new(&ReadEnd { bytes: Some(18), ..Default::default() });
+        let mut out = Vec::new();
+        assert!(budget.take_batch([rec(0, 0, 10)], &mut out), "the read is over once the limit is used up");
+        assert_eq!(out.len(), 1);
+        assert!(ReadBudget::new(&ReadEnd { bytes: Some(0), ..Default::default() }).is_exhausted());
+    }
+
+    #[test]
+    fn a_zero_limit_ends_the_read_wherever_it_starts() {
+        let tail = StreamPosition::new(5, 50);
+        for end in [ReadEnd { count: Some(0), ..Default::default() }, ReadEnd { bytes: Some(0), ..Default::default() }]
+        {
+            for start in [ReadStart::SeqNum(0), ReadStart::SeqNum(5), ReadStart::SeqNum(9), ReadStart::Timestamp(99)] {
+                let request = ReadRequest { start, clamp: false, end: end.unary() };
+                assert_eq!(decide_start(&request, tail), StartDecision::Exhausted, "{request:?}");
+            }
+        }
+    }
+
+    #[test]
     fn until_stops_at_the_first_later_record() {
         let mut budget = ReadBudget::new(&ReadEnd { until: Some(5), ..Default::default() });
         assert_eq!(budget.admit(&rec(0, 4, 0)), Admit::Take);
@@ -320,7 +353,7 @@ mod tests {
                     if seq == tail_seq { prop_assert!(request.end.may_follow()); }
                 }
                 StartDecision::AtTimestamp(ts) => prop_assert!(ts <= tail_ts),
-                StartDecision::BeyondTail => {}
+                StartDecision::BeyondTail | StartDecision::Exhausted => {}
             }
         }
 

@@ -84,11 +84,24 @@ pub trait Storage: Send + Sync + 'static {
     /// Removes a stream's metadata, state and records.
     async fn remove_stream(&self, meta: &StreamMeta) -> Result<(), StorageError>;
 
-    /// The state last written with [`Storage::append`], or the empty state.
+    /// The state last written with [`Storage::append`], or the empty state,
+    /// for the sequencer taking over the stream: it may also end a backend's
+    /// refusal of appends after a failed one.
     async fn load_stream_state(&self, id: StreamId) -> Result<SequencingState, StorageError>;
+    /// The state last written with [`Storage::append`], or the empty state,
+    /// read without any other effect (for background work).
+    async fn peek_stream_state(&self, id: StreamId) -> Result<SequencingState, StorageError>;
     /// Writes a sequenced batch and the stream state after it. Takes effect
     /// in call order; the future resolves once the write is durable.
-    fn append(&self, id: StreamId, records: &[SequencedRecord], state: &SequencingState) -> DurableFuture;
+    /// `arrival_ms` is when the batch arrived (non-decreasing along a
+    /// stream); backends index it for [`Storage::seq_num_for_arrival`].
+    fn append(
+        &self,
+        id: StreamId,
+        records: &[SequencedRecord],
+        state: &SequencingState,
+        arrival_ms: u64,
+    ) -> DurableFuture;
     /// Records with `start <= seq_num < end`, in order.
     async fn read_records(
         &self,
@@ -100,4 +113,12 @@ pub trait Storage: Send + Sync + 'static {
     /// The seq num of the first record below `end` whose timestamp is at or
     /// after `timestamp`.
     async fn seq_num_for_timestamp(&self, id: StreamId, timestamp: u64, end: u64) -> Result<Option<u64>, StorageError>;
+    /// The seq num of the first remaining record below `end` that arrived
+    /// at or after `arrival_ms`.
+    async fn seq_num_for_arrival(&self, id: StreamId, arrival_ms: u64, end: u64) -> Result<Option<u64>, StorageError>;
+    /// Deletes the first (at most `records_max`) records with seq nums below
+    /// `below`, with their index entries; returns how many were deleted, 0
+    /// once none are left. The stream's other records stay findable by
+    /// timestamp and arrival.
+    async fn delete_records(&self, id: StreamId, below: u64, records_max: usize) -> Result<usize, StorageError>;
 }

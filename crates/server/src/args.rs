@@ -45,6 +45,11 @@ pub struct Args {
     #[arg(long)]
     pub no_cors: bool,
 
+    /// Seconds between background lifecycle passes (retention, trimming,
+    /// delete-on-empty, finishing deletions).
+    #[arg(long, default_value_t = 30)]
+    pub lifecycle_interval_secs: u64,
+
     /// JSON file of basins and streams to create (or reset) at startup.
     #[arg(long, env = "S2LITE_INIT_FILE")]
     pub init_file: Option<PathBuf>,

@@ -140,7 +140,13 @@ impl BasinConfigSpec {
 
 /// A validated plan: every name and value checked before anything is applied.
 struct Plan {
-    basins: Vec<(BasinName, BasinConfig, Vec<(StreamName, StreamConfigOverrides)>)>,
+    basins: Vec<PlannedBasin>,
+}
+
+struct PlannedBasin {
+    name: BasinName,
+    config: BasinConfig,
+    streams: Vec<(StreamName, StreamConfigOverrides)>,
 }
 
 impl InitSpec {
@@ -172,14 +178,14 @@ impl InitSpec {
                     stream.config.as_ref().map(StreamConfigSpec::overrides).transpose()?.unwrap_or_default();
                 streams.push((stream_name, overrides));
             }
-            basins.push((name, config, streams));
+            basins.push(PlannedBasin { name, config, streams });
         }
         Ok(Plan { basins })
     }
 
     /// Ensures every declared basin and stream, in file order.
     pub async fn apply(&self, service: &Service) -> Result<(), InitError> {
-        for (basin, config, streams) in self.plan()?.basins {
+        for PlannedBasin { name: basin, config, streams } in self.plan()?.basins {
             let (_, outcome) = service
                 .ensure_basin(basin.clone(), config)
                 .await

@@ -10,10 +10,10 @@ pub mod tls;
 
 use std::{future::Future, net::SocketAddr, sync::Arc};
 
+use axum_server::tls_rustls::RustlsConfig;
 use lite_api::RouterOptions;
 use lite_domain::{clock::SystemClock, service::Service, storage::Storage};
 use lite_storage::{settings_from_env, SlateStorage, StoreKind};
-use axum_server::tls_rustls::RustlsConfig;
 use tls::TlsSource;
 use tokio::net::TcpListener;
 
@@ -81,8 +81,12 @@ impl Server {
         storage: Arc<dyn Storage>,
         options: RouterOptions,
     ) -> Result<Self, ServerError> {
+        Self::bind_service(addr, Service::new(storage, Arc::new(SystemClock)), options).await
+    }
+
+    /// Binds a server for an existing service (tests give it their clock).
+    pub async fn bind_service(addr: SocketAddr, service: Service, options: RouterOptions) -> Result<Self, ServerError> {
         let listener = TcpListener::bind(addr).await.map_err(|source| ServerError::Listen { addr, source })?;
-        let service = Service::new(storage, Arc::new(SystemClock));
         let router = lite_api::router(service.clone(), options);
         Ok(Self { listener, tls: None, service, router })
     }

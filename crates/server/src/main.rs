@@ -35,6 +35,7 @@ async fn run(args: Args) -> Result<(), ServerError> {
     if let Some(init) = init {
         init.apply(server.service()).await?;
     }
+    server.service().spawn_lifecycle(Duration::from_secs(args.lifecycle_interval_secs.max(1)));
     let scheme = if tls.is_some() { "https" } else { "http" };
     let server = match tls {
         Some(tls) => server.with_tls(tls),

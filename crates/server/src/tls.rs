@@ -21,7 +21,10 @@ pub enum TlsError {
 pub enum TlsSource<'a> {
     /// Made up at startup for `localhost`, `127.0.0.1` and `::1`.
     SelfSigned,
-    Files { cert: &'a Path, key: &'a Path },
+    Files {
+        cert: &'a Path,
+        key: &'a Path,
+    },
 }
 
 pub fn rustls_config(source: TlsSource<'_>) -> Result<RustlsConfig, TlsError> {

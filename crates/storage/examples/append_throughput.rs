@@ -92,7 +92,7 @@ async fn drive(
             next_seq += per_batch;
             let state = SequencingState { tail: StreamPosition::new(next_seq, next_seq - 1), ..Default::default() };
             let sent = Instant::now();
-            let durable = storage.append(id, &records, &state);
+            let durable = storage.append(id, &records, &state, 0);
             in_flight.push_back(async move { durable.await.map(|()| sent.elapsed()) });
         }
         match in_flight.next().await {

@@ -23,6 +23,8 @@ struct Maps {
     streams: BTreeMap<(String, String), StreamMeta>,
     states: HashMap<StreamId, SequencingState>,
     records: HashMap<StreamId, BTreeMap<u64, SequencedRecord>>,
+    /// Per stream: first seq num of each batch → when it arrived.
+    arrivals: HashMap<StreamId, BTreeMap<u64, u64>>,
 }
 
 #[derive(Default)]
@@ -94,6 +96,7 @@ impl Storage for MemoryStorage {
     async fn remove_stream(&self, meta: &StreamMeta) -> Result<(), StorageError> {
         let mut maps = self.lock();
         maps.records.remove(&meta.id);
+        maps.arrivals.remove(&meta.id);
         maps.states.remove(&meta.id);
         let key = (meta.basin.as_str().to_owned(), meta.name.as_str().to_owned());
         if maps.streams.get(&key).is_some_and(|stored| stored.id == meta.id) {
@@ -103,11 +106,24 @@ impl Storage for MemoryStorage {
     }
 
     async fn load_stream_state(&self, id: StreamId) -> Result<SequencingState, StorageError> {
+        self.peek_stream_state(id).await
+    }
+
+    async fn peek_stream_state(&self, id: StreamId) -> Result<SequencingState, StorageError> {
         Ok(self.lock().states.get(&id).cloned().unwrap_or_default())
     }
 
-    fn append(&self, id: StreamId, records: &[SequencedRecord], state: &SequencingState) -> DurableFuture {
+    fn append(
+        &self,
+        id: StreamId,
+        records: &[SequencedRecord],
+        state: &SequencingState,
+        arrival_ms: u64,
+    ) -> DurableFuture {
         let mut maps = self.lock();
+        if let Some(first) = records.first() {
+            maps.arrivals.entry(id).or_default().insert(first.seq_num, arrival_ms);
+        }
         let log = maps.records.entry(id).or_default();
         for record in records {
             log.insert(record.seq_num, record.clone());
@@ -147,5 +163,29 @@ impl Storage for MemoryStorage {
         };
         // Timestamps are non-decreasing along the stream.
         Ok(log.range(..end).map(|(_, r)| r).find(|r| r.timestamp >= timestamp).map(|r| r.seq_num))
+    }
+
+    async fn seq_num_for_arrival(&self, id: StreamId, arrival_ms: u64, end: u64) -> Result<Option<u64>, StorageError> {
+        let maps = self.lock();
+        let (Some(arrivals), Some(log)) = (maps.arrivals.get(&id), maps.records.get(&id)) else {
+            return Ok(None);
+        };
+        let Some(first_batch) = arrivals.iter().find(|(_, arrived)| **arrived >= arrival_ms).map(|(seq, _)| *seq)
+        else {
+            return Ok(None);
+        };
+        Ok(log.range(first_batch..end).next().map(|(seq, _)| *seq))
+    }
+
+    async fn delete_records(&self, id: StreamId, below: u64, records_max: usize) -> Result<usize, StorageError> {
+        let mut maps = self.lock();
+        let Some(log) = maps.records.get_mut(&id) else {
+            return Ok(0);
+        };
+        let doomed: Vec<u64> = log.range(..below).take(records_max).map(|(seq, _)| *seq).collect();
+        for seq in &doomed {
+            log.remove(seq);
+        }
+        Ok(doomed.len())
     }
 }

@@ -10,6 +10,7 @@
 mod append;
 mod basins;
 mod deletion;
+mod lifecycle;
 mod read;
 mod registry;
 pub mod sequencer;
@@ -22,6 +23,7 @@ use std::{
 };
 
 pub use append::{AppendSession, PendingAck};
+pub use lifecycle::LifecycleReport;
 pub use read::{ReadOutput, ReadSession};
 use registry::Registry;
 pub use sequencer::AppendAck;
@@ -44,11 +46,22 @@ pub struct Service {
     clock: Arc<dyn Clock>,
     control: Arc<tokio::sync::Mutex<()>>,
     registry: Arc<Registry>,
+    /// Wakes the lifecycle task early (a trim became durable).
+    lifecycle_wakeup: Arc<tokio::sync::Notify>,
+    /// When the lifecycle task first saw each stream empty.
+    empty_since: Arc<std::sync::Mutex<lifecycle::EmptySince>>,
 }
 
 impl Service {
     pub fn new(storage: Arc<dyn Storage>, clock: Arc<dyn Clock>) -> Self {
-        Self { storage, clock, control: Arc::new(tokio::sync::Mutex::new(())), registry: Arc::new(Registry::default()) }
+        Self {
+            storage,
+            clock,
+            control: Arc::new(tokio::sync::Mutex::new(())),
+            registry: Arc::new(Registry::default()),
+            lifecycle_wakeup: Arc::new(tokio::sync::Notify::new()),
+            empty_since: Arc::default(),
+        }
     }
 }
 

@@ -90,6 +90,8 @@ impl Service {
         let tail = snapshot.tail;
         let start = match decide_start(&request, tail) {
             StartDecision::BeyondTail => return Err(Error::BeyondTail(tail)),
+            // The reader ends before reading anything.
+            StartDecision::Exhausted => tail.seq_num,
             StartDecision::At(seq_num) => seq_num,
             StartDecision::AtTimestamp(ts) => {
                 self.storage.seq_num_for_timestamp(live.meta.id, ts, tail.seq_num).await?.unwrap_or(tail.seq_num)

@@ -26,7 +26,7 @@ use std::{
 };
 
 use futures::{stream::FuturesOrdered, FutureExt, StreamExt};
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot, Notify};
 
 use crate::{
     append::{sequence, AppendBatch, SequencingState, TimestampRule},
@@ -72,11 +72,24 @@ pub struct FollowSnapshot {
 pub type AckReceiver = oneshot::Receiver<Result<AppendAck, Error>>;
 
 enum Request {
-    Append { batch: AppendBatch, reply: AckSender, session: Option<Poison> },
-    Follow { reply: oneshot::Sender<FollowSnapshot> },
-    Tail { reply: oneshot::Sender<StreamPosition> },
+    Append {
+        batch: AppendBatch,
+        reply: AckSender,
+        session: Option<Poison>,
+    },
+    Follow {
+        reply: oneshot::Sender<FollowSnapshot>,
+    },
+    Tail {
+        reply: oneshot::Sender<StreamPosition>,
+    },
     SetTimestampRule(TimestampRule),
-    Terminate { done: oneshot::Sender<()> },
+    /// Stop, unless `if_tail` is given and appends have moved the tail past
+    /// it (or are in flight); answers whether it stops.
+    Terminate {
+        if_tail: Option<u64>,
+        done: oneshot::Sender<bool>,
+    },
 }
 
 /// A cheap handle to a stream's sequencer. While any handle other than the
@@ -138,9 +151,21 @@ impl SequencerHandle {
     /// Stops the sequencer once its in-flight appends are done; followers
     /// then see the end of the broadcast.
     pub async fn terminate(&self) {
+        self.terminate_with(None).await;
+    }
+
+    /// Stops the sequencer only if nothing was appended since the tail was
+    /// `tail_seq_num` and nothing is in flight; answers whether it stopped.
+    pub async fn terminate_if_unchanged(&self, tail_seq_num: u64) -> bool {
+        self.terminate_with(Some(tail_seq_num)).await
+    }
+
+    async fn terminate_with(&self, if_tail: Option<u64>) -> bool {
         let (done, rx) = oneshot::channel();
-        if self.mailbox.send(Request::Terminate { done }).await.is_ok() {
-            let _ = rx.await;
+        match self.mailbox.send(Request::Terminate { if_tail, done }).await {
+            Ok(()) => rx.await.unwrap_or(true),
+            // Already stopped.
+            Err(_) => true,
         }
     }
 }
@@ -171,11 +196,16 @@ pub struct Sequencer {
     pending: SequencingState,
     /// State of what is durable.
     durable: SequencingState,
+    /// When the last batch arrived, as given to storage.
+    last_arrival_ms: u64,
     in_flight: FuturesOrdered<InFlight>,
     /// One per entry of `in_flight`, in the same order.
     replies: VecDeque<(AckSender, Option<Poison>)>,
     live: broadcast::Sender<Arc<LiveBatch>>,
     retire: Arc<dyn Retire>,
+    /// Woken when a trim becomes durable, so that trimmed records are
+    /// deleted soon.
+    on_trim: Arc<Notify>,
     /// Shared with every handle; its count tells whether anyone holds one.
     lease: Arc<()>,
 }
@@ -189,6 +219,7 @@ impl Sequencer {
         storage: Arc<dyn Storage>,
         clock: Arc<dyn Clock>,
         retire: Arc<dyn Retire>,
+        on_trim: Arc<Notify>,
     ) -> SequencerHandle {
         let (mailbox, rx) = mpsc::channel(MAILBOX_CAPACITY);
         let (live, _) = broadcast::channel(FOLLOWER_BUFFER_BATCHES);
@@ -200,10 +231,12 @@ impl Sequencer {
             rule,
             pending: SequencingState::default(),
             durable: SequencingState::default(),
+            last_arrival_ms: 0,
             in_flight: FuturesOrdered::new(),
             replies: VecDeque::new(),
             live,
             retire,
+            on_trim,
             lease: Arc::new(()),
         };
         let lease = sequencer.lease.clone();
@@ -223,7 +256,12 @@ impl Sequencer {
                     self.complete(done).await;
                 }
                 request = rx.recv() => match request {
-                    Some(Request::Terminate { done }) => break Some(done),
+                    Some(Request::Terminate { if_tail: Some(tail), done })
+                        if tail != self.pending.tail.seq_num || !self.in_flight.is_empty() =>
+                    {
+                        let _ = done.send(false);
+                    }
+                    Some(Request::Terminate { done, .. }) => break Some(done),
                     Some(request) => self.handle(request),
                     None => break None,
                 },
@@ -247,7 +285,7 @@ impl Sequencer {
         }
         drop(self);
         if let Some(done) = terminated {
-            let _ = done.send(());
+            let _ = done.send(true);
         }
     }
 
@@ -278,15 +316,18 @@ impl Sequencer {
 
     fn append(&mut self, batch: AppendBatch, reply: AckSender, session: Option<Poison>) {
         let poisoned = session.as_ref().is_some_and(|p| p.load(Ordering::Acquire));
+        let now_ms = self.clock.now_ms();
         let sequenced = if poisoned {
             Err(Error::Unavailable("an earlier append of this session failed"))
         } else {
-            sequence(&self.pending, batch, self.rule, self.clock.now_ms()).map_err(Error::from)
+            sequence(&self.pending, batch, self.rule, now_ms).map_err(Error::from)
         };
         let flight: InFlight = match sequenced {
             Ok(sequenced) => {
                 debug_assert!(sequenced.state.tail.seq_num > self.pending.tail.seq_num);
-                let durable = self.storage.append(self.id, &sequenced.records, &sequenced.state);
+                // Arrivals never go back along a stream, even if the clock does.
+                self.last_arrival_ms = self.last_arrival_ms.max(now_ms);
+                let durable = self.storage.append(self.id, &sequenced.records, &sequenced.state, self.last_arrival_ms);
                 self.pending = sequenced.state.clone();
                 async move {
                     durable.await?;
@@ -314,6 +355,9 @@ impl Sequencer {
             Ok((records, state)) => {
                 let start = StreamPosition::new(records[0].seq_num, records[0].timestamp);
                 debug_assert_eq!(start.seq_num, self.durable.tail.seq_num, "acks are in order");
+                if state.trim_point > self.durable.trim_point {
+                    self.on_trim.notify_one();
+                }
                 self.durable = state;
                 let tail = self.durable.tail;
                 let _ = reply.send(Ok(AppendAck { start, end: tail, tail }));

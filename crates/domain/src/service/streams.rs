@@ -216,6 +216,7 @@ impl Service {
                 self.storage.clone(),
                 self.clock.clone(),
                 self.registry.clone(),
+                self.lifecycle_wakeup.clone(),
             );
             LiveStream { meta: Arc::new(meta), sequencer }
         });

@@ -8,6 +8,7 @@ use std::{
 };
 
 use lite_api::RouterOptions;
+use lite_domain::{clock::SystemClock, service::Service};
 use lite_server::Server;
 use lite_storage::MemoryStorage;
 use s2_sdk::{
@@ -26,7 +27,13 @@ pub struct TestServer {
 impl TestServer {
     pub async fn start() -> Self {
         let storage = std::sync::Arc::new(MemoryStorage::new());
-        let server = Server::bind("127.0.0.1:0".parse().unwrap(), storage, RouterOptions { cors: true }).await.unwrap();
+        Self::start_with(Service::new(storage, std::sync::Arc::new(SystemClock))).await
+    }
+
+    /// A server for a given service (its storage and clock).
+    pub async fn start_with(service: Service) -> Self {
+        let server =
+            Server::bind_service("127.0.0.1:0".parse().unwrap(), service, RouterOptions { cors: true }).await.unwrap();
         let addr = server.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
         tokio::spawn(server.serve(async move {

@@ -4,4 +4,5 @@
 
 mod common;
 mod control_plane;
+mod lifecycle;
 mod tls;

@@ -58,6 +58,8 @@ macro_rules! conformance_tests {
             pipelined_appends_take_effect_in_call_order,
             removing_a_stream_removes_its_records_state_and_metadata,
             removing_a_stream_keeps_a_newer_stream_of_the_same_name,
+            arrival_lookup_finds_the_first_record_that_arrived_at_or_after,
+            deleting_records_removes_a_prefix_and_keeps_the_rest_findable,
         );
     };
     (@each $backend:ident, $enabled:expr; $($scenario:ident),* $(,)?) => {
@@ -137,7 +139,7 @@ const ALL: ReadChunk = ReadChunk { records_max: usize::MAX, metered_bytes_max: u
 
 /// Appends `records` with the state after them and waits for durability.
 async fn append(storage: &dyn Storage, id: StreamId, records: &[SequencedRecord]) {
-    storage.append(id, records, &state_after(records)).await.expect("append is durable");
+    storage.append(id, records, &state_after(records), 0).await.expect("append is durable");
 }
 
 /// Appends `batches` batches of `per_batch` records (timestamp = seq num / 3)
@@ -154,7 +156,7 @@ async fn append_pipelined(storage: &dyn Storage, id: StreamId, batches: u64, per
                 body: Bytes::from(format!("record {seq}")),
             })
             .collect();
-        acks.push(storage.append(id, &records, &state_after(&records)));
+        acks.push(storage.append(id, &records, &state_after(&records), 0));
         all.extend(records);
     }
     for ack in acks {
@@ -317,11 +319,11 @@ pub async fn stream_state_starts_empty_and_round_trips<B: Backend>() {
         fencing_token: FencingToken::new("fence-1").unwrap(),
         trim_point: 0,
     };
-    storage.append(id, &[record(0, 5, b"x")], &state).await.unwrap();
+    storage.append(id, &[record(0, 5, b"x")], &state, 0).await.unwrap();
     assert_eq!(storage.load_stream_state(id).await.unwrap(), state);
 
     let state = SequencingState { tail: StreamPosition::new(2, 9), trim_point: 1, ..state };
-    storage.append(id, &[record(1, 9, b"y")], &state).await.unwrap();
+    storage.append(id, &[record(1, 9, b"y")], &state, 0).await.unwrap();
     assert_eq!(storage.load_stream_state(id).await.unwrap(), state);
 }
 
@@ -421,6 +423,60 @@ pub async fn timestamp_lookup_finds_the_first_record_at_or_after<B: Backend>() {
     assert_eq!(lookup(0, 0).await, None);
 }
 
+/// Appends three batches of three records, arriving at 100, 200 and 300 ms,
+/// with timestamps 0:10 1:10 2:20 | 3:20 4:20 5:30 | 6:30 7:40 8:40.
+async fn three_batches(storage: &dyn Storage, id: StreamId) {
+    let stamps = [[10, 10, 20], [20, 20, 30], [30, 40, 40]];
+    for (b, batch) in stamps.iter().enumerate() {
+        let records: Vec<_> = batch.iter().enumerate().map(|(i, &ts)| record((b * 3 + i) as u64, ts, b"r")).collect();
+        let arrival_ms = 100 * (b as u64 + 1);
+        storage.append(id, &records, &state_after(&records), arrival_ms).await.expect("append is durable");
+    }
+}
+
+pub async fn arrival_lookup_finds_the_first_record_that_arrived_at_or_after<B: Backend>() {
+    let backend = B::open().await;
+    let storage = backend.storage();
+    let id = StreamId(13);
+    assert_eq!(storage.seq_num_for_arrival(id, 0, u64::MAX).await.unwrap(), None);
+    three_batches(&*storage, id).await;
+    let lookup = |arrival, end| {
+        let storage = storage.clone();
+        async move { storage.seq_num_for_arrival(id, arrival, end).await.unwrap() }
+    };
+    assert_eq!(lookup(0, u64::MAX).await, Some(0));
+    assert_eq!(lookup(100, u64::MAX).await, Some(0));
+    assert_eq!(lookup(101, u64::MAX).await, Some(3));
+    assert_eq!(lookup(250, u64::MAX).await, Some(6));
+    assert_eq!(lookup(301, u64::MAX).await, None);
+    assert_eq!(lookup(250, 6).await, None);
+}
+
+pub async fn deleting_records_removes_a_prefix_and_keeps_the_rest_findable<B: Backend>() {
+    let backend = B::open().await;
+    let storage = backend.storage();
+    let id = StreamId(14);
+    assert_eq!(storage.delete_records(id, 10, 100).await.unwrap(), 0);
+    three_batches(&*storage, id).await;
+    // Bounded: at most two at a time, until nothing below 4 is left.
+    assert_eq!(storage.delete_records(id, 4, 2).await.unwrap(), 2);
+    assert_eq!(storage.delete_records(id, 4, 2).await.unwrap(), 2);
+    assert_eq!(storage.delete_records(id, 4, 2).await.unwrap(), 0);
+    let left: Vec<u64> = read_all(&*storage, id).await.iter().map(|r| r.seq_num).collect();
+    assert_eq!(left, [4, 5, 6, 7, 8]);
+    // Record 4 (timestamp 20, arrived at 200) is now the first by both.
+    assert_eq!(storage.seq_num_for_timestamp(id, 0, u64::MAX).await.unwrap(), Some(4));
+    assert_eq!(storage.seq_num_for_timestamp(id, 21, u64::MAX).await.unwrap(), Some(5));
+    assert_eq!(storage.seq_num_for_arrival(id, 0, u64::MAX).await.unwrap(), Some(4));
+    assert_eq!(storage.seq_num_for_arrival(id, 200, u64::MAX).await.unwrap(), Some(4));
+    assert_eq!(storage.seq_num_for_arrival(id, 201, u64::MAX).await.unwrap(), Some(6));
+    // Deleting everything leaves nothing to find.
+    assert_eq!(storage.delete_records(id, u64::MAX, 100).await.unwrap(), 5);
+    assert!(read_all(&*storage, id).await.is_empty());
+    assert_eq!(storage.seq_num_for_timestamp(id, 0, u64::MAX).await.unwrap(), None);
+    assert_eq!(storage.seq_num_for_arrival(id, 0, u64::MAX).await.unwrap(), None);
+}
+
 pub async fn streams_do_not_see_each_others_records<B: Backend>() {
     let backend = B::open().await;
     let storage = backend.storage();
@@ -452,7 +508,7 @@ pub async fn pipelined_appends_take_effect_in_call_order<B: Backend>() {
 
     // Once a later append is durable, every earlier one is.
     let batches: Vec<Vec<SequencedRecord>> = (1000..1010).map(|seq| vec![record(seq, 1000, b"late")]).collect();
-    let mut acks: Vec<_> = batches.iter().map(|b| storage.append(id, b, &state_after(b))).collect();
+    let mut acks: Vec<_> = batches.iter().map(|b| storage.append(id, b, &state_after(b), 0)).collect();
     let last = acks.pop().expect("ten acks");
     tokio::time::timeout(Duration::from_secs(10), last).await.expect("durable in time").unwrap();
     for ack in acks {

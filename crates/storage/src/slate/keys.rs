@@ -13,6 +13,7 @@
 //! | `0x03` | stream state    | stream id (u64)                            | tail (seq num, timestamp), fencing token, trim point | overwritten by every append, in the same atomic write as the records; removed with the stream |
 //! | `0x04` | record          | stream id (u64), seq num (u64)             | timestamp, headers, body                 | written once by an append; only ever removed (trim, stream removal) |
 //! | `0x05` | timestamp index | stream id (u64), timestamp (u64), seq num (u64) | empty                               | written once by an append; only ever removed |
+//! | `0x06` | arrival index   | stream id (u64), arrival ms (u64), seq num (u64) | empty                              | one per append batch (its first record); removed with the records it covers |
 //!
 //! Basin names are `[a-z0-9-]`, so the `0x00` after the basin name in a
 //! stream-meta key cannot occur inside it: one basin's streams are exactly
@@ -31,6 +32,14 @@
 //! the one before it in the batch, which guarantees that. Whoever deletes a
 //! prefix of a stream's records (trim) must keep it true: delete the entries
 //! below the new first record and write one for that record.
+//!
+//! The arrival index says when each append batch reached the server, so
+//! that retention (measured from arrival, not from record timestamps) can
+//! find the first record that has not expired: arrivals never decrease along
+//! a stream, so it is the record of the first entry at or after the cutoff.
+//! Deleting a prefix keeps it true the same way: delete the entries below
+//! the new first record and write one for that record, with the arrival of
+//! the last deleted entry (the batch it belongs to, or an earlier one).
 
 use bytes::{BufMut, Bytes, BytesMut};
 use lite_domain::storage::StreamId;
@@ -42,6 +51,7 @@ pub const STREAM_META: u8 = 0x02;
 pub const STREAM_STATE: u8 = 0x03;
 pub const RECORD: u8 = 0x04;
 pub const TIMESTAMP_INDEX: u8 = 0x05;
+pub const ARRIVAL_INDEX: u8 = 0x06;
 
 /// Ends the basin name inside a stream-meta key.
 const BASIN_SEPARATOR: u8 = 0x00;
@@ -133,12 +143,39 @@ pub fn parse_record(key: &[u8], id: StreamId) -> Result<u64, DecodeError> {
 }
 
 pub fn timestamp_index(id: StreamId, timestamp: u64, seq_num: u64) -> Bytes {
+    index_key(TIMESTAMP_INDEX, id, timestamp, seq_num)
+}
+
+fn index_key(tag: u8, id: StreamId, position: u64, seq_num: u64) -> Bytes {
     let mut key = BytesMut::with_capacity(INDEX_KEY_LEN);
-    key.put_u8(TIMESTAMP_INDEX);
+    key.put_u8(tag);
     key.put_u64(id.0);
-    key.put_u64(timestamp);
+    key.put_u64(position);
     key.put_u64(seq_num);
     key.freeze()
+}
+
+pub fn arrival_index(id: StreamId, arrival_ms: u64, seq_num: u64) -> Bytes {
+    index_key(ARRIVAL_INDEX, id, arrival_ms, seq_num)
+}
+
+/// Arrival-index keys of stream `id` at or after `arrival_ms`.
+pub fn arrival_index_from(id: StreamId, arrival_ms: u64) -> KeyRange {
+    let end = successor(&id_key(ARRIVAL_INDEX, id));
+    KeyRange { start: arrival_index(id, arrival_ms, 0), end }
+}
+
+/// Every arrival-index key of stream `id`.
+pub fn all_arrival_index(id: StreamId) -> KeyRange {
+    arrival_index_from(id, 0)
+}
+
+/// The (arrival ms, seq num) in an arrival-index key of stream `id`.
+pub fn parse_arrival_index(key: &[u8], id: StreamId) -> Result<(u64, u64), DecodeError> {
+    if key.len() != INDEX_KEY_LEN || key[0] != ARRIVAL_INDEX || read_u64(&key[1..]) != id.0 {
+        return Err(DecodeError::Key("arrival index"));
+    }
+    Ok((read_u64(&key[ID_KEY_LEN..]), read_u64(&key[ID_KEY_LEN + 8..])))
 }
 
 /// Index keys of stream `id` with a timestamp at or after `timestamp`.

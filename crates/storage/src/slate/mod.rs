@@ -124,6 +124,34 @@ impl SlateStorage {
         Ok(out)
     }
 
+    /// The seq num and timestamp of the first record of stream `id` at or
+    /// after `seq_num`.
+    async fn first_record_at_or_after(&self, id: StreamId, seq_num: u64) -> Result<Option<(u64, u64)>, StorageError> {
+        let first = self
+            .scan_while(keys::record_range(id, seq_num, u64::MAX), 1, &ScanOptions::default(), |key, value| {
+                let record = codec::decode_record(keys::parse_record(key, id)?, value)?;
+                Ok(Some((record.seq_num, record.timestamp)))
+            })
+            .await?;
+        Ok(first.first().copied())
+    }
+
+    /// The leading entries of an index (timestamp or arrival) whose seq num
+    /// satisfies `admit`, with the position each was indexed at.
+    async fn index_prefix(
+        &self,
+        range: KeyRange,
+        id: StreamId,
+        parse: ParseIndexKey,
+        admit: impl Fn(u64) -> bool,
+    ) -> Result<Vec<(Bytes, u64)>, StorageError> {
+        self.scan_while(range, usize::MAX, &ScanOptions::default(), |key, _| {
+            let (position, seq_num) = parse(key, id)?;
+            Ok(admit(seq_num).then(|| (key.clone(), position)))
+        })
+        .await
+    }
+
     /// Deletes every key in `range`, a bounded batch at a time. The batches
     /// are pipelined like appends; this returns once all are durable.
     async fn delete_range(&self, mut range: KeyRange) -> Result<(), StorageError> {
@@ -146,6 +174,9 @@ impl SlateStorage {
         Ok(())
     }
 }
+
+/// Reads (position, seq num) out of an index key of a stream.
+type ParseIndexKey = fn(&[u8], StreamId) -> Result<(u64, u64), codec::DecodeError>;
 
 fn basin_name(key: &[u8]) -> Result<BasinName, StorageError> {
     let name = keys::parse_basin_meta(key)?;
@@ -226,6 +257,7 @@ impl Storage for SlateStorage {
         // metadata behind, so it is retried, and never orphans records.
         self.delete_range(keys::all_records(meta.id)).await?;
         self.delete_range(keys::all_timestamp_index(meta.id)).await?;
+        self.delete_range(keys::all_arrival_index(meta.id)).await?;
         let mut batch = WriteBatch::new();
         batch.delete(keys::stream_state(meta.id));
         let _exclusive = self.stream_meta_lock.write().await;
@@ -239,14 +271,27 @@ impl Storage for SlateStorage {
         // Ordered after every append submitted so far, and clears a failed
         // append's refusal: the caller now knows what is stored.
         self.writer.reset(id).await?;
+        self.peek_stream_state(id).await
+    }
+
+    async fn peek_stream_state(&self, id: StreamId) -> Result<SequencingState, StorageError> {
         match self.get(&keys::stream_state(id)).await? {
             Some(value) => Ok(codec::decode_state(value)?),
             None => Ok(SequencingState::default()),
         }
     }
 
-    fn append(&self, id: StreamId, records: &[SequencedRecord], state: &SequencingState) -> DurableFuture {
+    fn append(
+        &self,
+        id: StreamId,
+        records: &[SequencedRecord],
+        state: &SequencingState,
+        arrival_ms: u64,
+    ) -> DurableFuture {
         let mut batch = WriteBatch::new();
+        if let Some(first) = records.first() {
+            batch.put_bytes(keys::arrival_index(id, arrival_ms, first.seq_num), Bytes::new());
+        }
         let mut previous_timestamp = None;
         for record in records {
             batch.put_bytes(keys::record(id, record.seq_num), codec::encode_record(record));
@@ -289,5 +334,53 @@ impl Storage for SlateStorage {
             })
             .await?;
         Ok(first.first().copied().filter(|&seq_num| seq_num < end))
+    }
+
+    async fn seq_num_for_arrival(&self, id: StreamId, arrival_ms: u64, end: u64) -> Result<Option<u64>, StorageError> {
+        let first_batch = self
+            .scan_while(keys::arrival_index_from(id, arrival_ms), 1, &ScanOptions::default(), |key, _| {
+                Ok(Some(keys::parse_arrival_index(key, id)?.1))
+            })
+            .await?;
+        let Some(&start) = first_batch.first() else { return Ok(None) };
+        let first = self.first_record_at_or_after(id, start).await?;
+        Ok(first.map(|(seq_num, _)| seq_num).filter(|&seq_num| seq_num < end))
+    }
+
+    async fn delete_records(&self, id: StreamId, below: u64, records_max: usize) -> Result<usize, StorageError> {
+        let doomed = self
+            .scan_while(keys::record_range(id, 0, below), records_max, &ScanOptions::default(), |key, _| {
+                Ok(Some(key.clone()))
+            })
+            .await?;
+        let Some(last) = doomed.last() else { return Ok(0) };
+        // Everything below `kept` is gone once this batch is written.
+        let kept = keys::parse_record(last, id)? + 1;
+        let mut batch = WriteBatch::new();
+        for key in &doomed {
+            batch.delete(key);
+        }
+        let first_kept = self.first_record_at_or_after(id, kept).await?;
+        // Index entries below `kept` are a prefix of each index, because
+        // timestamps and arrivals never decrease along a stream; re-anchor
+        // each index at the first kept record (see the `keys` module).
+        let below_kept = |seq_num: u64| seq_num < kept;
+        let timestamps = self.index_prefix(keys::all_timestamp_index(id), id, keys::parse_timestamp_index, below_kept);
+        for (key, _) in &timestamps.await? {
+            batch.delete(key);
+        }
+        let arrivals =
+            self.index_prefix(keys::all_arrival_index(id), id, keys::parse_arrival_index, below_kept).await?;
+        for (key, _) in &arrivals {
+            batch.delete(key);
+        }
+        if let Some((seq_num, timestamp)) = first_kept {
+            batch.put_bytes(keys::timestamp_index(id, timestamp, seq_num), Bytes::new());
+            if let Some((_, arrival_ms)) = arrivals.last() {
+                batch.put_bytes(keys::arrival_index(id, *arrival_ms, seq_num), Bytes::new());
+            }
+        }
+        self.write_durably(batch).await?;
+        Ok(doomed.len())
     }
 }

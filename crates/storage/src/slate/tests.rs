@@ -56,7 +56,7 @@ async fn an_acknowledged_append_is_already_in_object_storage() {
     let mut acks = Vec::new();
     for b in 0..20 {
         let (records, state) = batch(b * 10, 10);
-        acks.push(storage.append(id, &records, &state));
+        acks.push(storage.append(id, &records, &state, 0));
     }
     for ack in acks {
         ack.await.unwrap();
@@ -72,11 +72,11 @@ async fn an_acknowledged_append_is_already_in_object_storage() {
 async fn writes_after_close_fail_instead_of_being_acknowledged() {
     let storage = open(Arc::new(InMemory::new()), default_settings(&StoreKind::Memory)).await;
     let (records, state) = batch(0, 3);
-    storage.append(StreamId(1), &records, &state).await.unwrap();
+    storage.append(StreamId(1), &records, &state, 0).await.unwrap();
     storage.close().await.unwrap();
 
     let (records, state) = batch(3, 3);
-    assert!(storage.append(StreamId(1), &records, &state).await.is_err());
+    assert!(storage.append(StreamId(1), &records, &state, 0).await.is_err());
     let basin = BasinMeta {
         name: BasinName::new("my-basin").unwrap(),
         config: Default::default(),
@@ -99,13 +99,13 @@ async fn a_failed_wal_flush_fails_the_append_and_every_later_one() {
     let storage = open(store.clone(), settings).await;
     let id = StreamId(1);
     let (records, state) = batch(0, 5);
-    storage.append(id, &records, &state).await.unwrap();
+    storage.append(id, &records, &state, 0).await.unwrap();
 
     store.fail_puts.store(true, Ordering::SeqCst);
     let acks: Vec<_> = (1..6)
         .map(|b| {
             let (records, state) = batch(b * 5, 5);
-            storage.append(id, &records, &state)
+            storage.append(id, &records, &state, 0)
         })
         .collect();
     for ack in acks {
@@ -114,7 +114,7 @@ async fn a_failed_wal_flush_fails_the_append_and_every_later_one() {
     }
     store.fail_puts.store(false, Ordering::SeqCst);
     let (records, state) = batch(30, 5);
-    assert!(storage.append(id, &records, &state).await.is_err(), "nothing is acknowledged after a gap");
+    assert!(storage.append(id, &records, &state, 0).await.is_err(), "nothing is acknowledged after a gap");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
