@@ -36,21 +36,23 @@ pub async fn read_session(
     headers: &HeaderMap,
 ) -> ApiResult<Response> {
     let format = extract::record_format(headers)?;
+    // Running totals of what the read delivered, for event ids. They carry on
+    // from a resumed read's last event, so that resuming again is exact.
+    let mut count = 0u64;
+    let mut bytes = 0u64;
     if let Some(id) = extract::header_str(headers, LAST_EVENT_ID)? {
         let id = EventId::parse(id).map_err(|e| ApiError::bad_header(e.to_string()))?;
         request = request.resumed(id.seq_num, id.count, id.bytes);
+        (count, bytes) = (id.count, id.bytes);
     }
     let session = service.read(&basin, &stream, request).await?;
 
-    // Running totals of what this response delivered, for event ids.
-    let mut count = 0u64;
-    let mut bytes = 0u64;
     let events = session
         .into_stream()
         .map(move |output| match output {
             Ok(ReadOutput::Batch { records, tail }) => {
-                count += records.len() as u64;
-                bytes += records.iter().map(SequencedRecord::metered_bytes).sum::<u64>();
+                count = count.saturating_add(records.len() as u64);
+                bytes = bytes.saturating_add(records.iter().map(SequencedRecord::metered_bytes).sum::<u64>());
                 let seq_num = records.last().map_or(0, |r| r.seq_num);
                 let data = serde_json::to_string(&read_batch_json(&records, tail, format)).unwrap_or_default();
                 Event::Data(batch_event(&data, EventId { seq_num, count, bytes }))

@@ -3,6 +3,10 @@
 //! raw HTTP where exact statuses and bodies matter.
 
 mod common;
+mod concurrency;
 mod control_plane;
+mod data_plane;
 mod lifecycle;
+mod records_http;
+mod sessions;
 mod tls;

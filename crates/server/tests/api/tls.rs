@@ -16,10 +16,11 @@ use s2_sdk::{
 
 #[tokio::test]
 async fn sdk_works_over_https_with_a_self_signed_certificate() {
-    let server = Server::bind("127.0.0.1:0".parse().unwrap(), Arc::new(MemoryStorage::new()), RouterOptions { cors: false })
-        .await
-        .unwrap()
-        .with_tls(rustls_config(TlsSource::SelfSigned).unwrap());
+    let server =
+        Server::bind("127.0.0.1:0".parse().unwrap(), Arc::new(MemoryStorage::new()), RouterOptions { cors: false })
+            .await
+            .unwrap()
+            .with_tls(rustls_config(TlsSource::SelfSigned).unwrap());
     let addr = server.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(server.serve(async move {
@@ -35,8 +36,8 @@ async fn sdk_works_over_https_with_a_self_signed_certificate() {
     assert_eq!(basins.values.len(), 1);
 
     // Without skipping verification, the self-signed certificate is refused.
-    let strict = S2::new(crate::common::sdk_config(addr).with_endpoints(S2Endpoints::for_endpoint(&endpoint).unwrap()))
-        .unwrap();
+    let strict =
+        S2::new(crate::common::sdk_config(addr).with_endpoints(S2Endpoints::for_endpoint(&endpoint).unwrap())).unwrap();
     assert!(strict.list_basins(ListBasinsInput::new()).await.is_err());
     drop(stop);
 }

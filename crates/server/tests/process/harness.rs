@@ -1,0 +1,83 @@
+//! Starting and stopping the built binary, and reading a stream whole.
+
+use std::{num::NonZeroU32, process::Stdio, time::Duration};
+
+use s2_sdk::{
+    types::{ReadFrom, ReadInput, ReadLimits, ReadStart, ReadStop, RetryConfig, S2Config, S2Endpoints},
+    S2Stream, S2,
+};
+use tokio::{
+    io::{AsyncBufReadExt, BufReader},
+    process::{Child, Command},
+};
+
+pub struct Process {
+    pub child: Child,
+    pub port: u16,
+}
+
+impl Process {
+    /// Starts `s2-lite` on 127.0.0.1 with an ephemeral port and waits until
+    /// it serves.
+    pub async fn start(args: &[&str], envs: &[(&str, &str)]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_s2-lite"))
+            .args(["--host", "127.0.0.1", "--port", "0", "--lifecycle-interval-secs", "3600"])
+            .args(args)
+            .envs(envs.iter().copied())
+            .env("RUST_LOG", "warn")
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("the binary starts");
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let mut lines = BufReader::new(stderr).lines();
+        let port = tokio::time::timeout(Duration::from_secs(30), async {
+            while let Some(line) = lines.next_line().await.expect("stderr is readable") {
+                if let Some(endpoint) = line.strip_prefix("export S2_ACCOUNT_ENDPOINT=") {
+                    return endpoint.rsplit(':').next().and_then(|p| p.parse::<u16>().ok()).expect("a port");
+                }
+            }
+            panic!("the server exited before serving");
+        })
+        .await
+        .expect("the server starts within 30 s");
+        // Keep draining stderr so the server never blocks on it.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Self { child, port }
+    }
+
+    pub fn client(&self) -> S2 {
+        client_for(self.port)
+    }
+
+    /// SIGKILL: no chance to flush anything.
+    pub async fn kill_9(mut self) {
+        self.child.start_kill().expect("kill");
+        self.child.wait().await.expect("the process ends");
+    }
+}
+
+/// An SDK client for a server on 127.0.0.1, without retries (so that every
+/// failure is seen).
+pub fn client_for(port: u16) -> S2 {
+    let config = S2Config::new("test-token")
+        .with_endpoints(S2Endpoints::for_endpoint(&format!("http://127.0.0.1:{port}")).unwrap())
+        .with_request_timeout(Duration::from_secs(10))
+        .with_retry(RetryConfig::new().with_max_attempts(NonZeroU32::new(1).unwrap()));
+    S2::new(config).unwrap()
+}
+
+/// Every record of a stream, as (seq num, body).
+pub async fn read_all(stream: &S2Stream) -> Vec<(u64, Vec<u8>)> {
+    let tail = stream.check_tail().await.unwrap().seq_num;
+    let mut out = Vec::new();
+    while (out.len() as u64) < tail {
+        let input = ReadInput::new()
+            .with_start(ReadStart::new().with_from(ReadFrom::SeqNum(out.len() as u64)))
+            .with_stop(ReadStop::new().with_limits(ReadLimits::new().with_count(1000)));
+        let batch = stream.read(input).await.unwrap();
+        assert!(!batch.records.is_empty(), "records below the tail are readable");
+        out.extend(batch.records.into_iter().map(|r| (r.seq_num, r.body.to_vec())));
+    }
+    out
+}
