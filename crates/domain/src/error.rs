@@ -6,6 +6,7 @@ use thiserror::Error;
 use crate::{
     append::{AppendInvalid, AppendRejection},
     config::ConfigError,
+    names::{BasinName, StreamName},
     position::StreamPosition,
     record::FencingToken,
     storage::StorageError,
@@ -13,16 +14,18 @@ use crate::{
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum Error {
-    #[error("basin not found")]
-    BasinNotFound,
-    #[error("stream not found")]
-    StreamNotFound,
-    #[error("resource already exists")]
-    AlreadyExists,
-    #[error("basin is being deleted")]
-    BasinDeletionPending,
-    #[error("stream is being deleted")]
-    StreamDeletionPending,
+    #[error("basin `{0}` not found")]
+    BasinNotFound(BasinName),
+    #[error("stream `{1}` in basin `{0}` not found")]
+    StreamNotFound(BasinName, StreamName),
+    #[error("basin `{0}` already exists")]
+    BasinAlreadyExists(BasinName),
+    #[error("stream `{1}` in basin `{0}` already exists")]
+    StreamAlreadyExists(BasinName, StreamName),
+    #[error("basin `{0}` is being deleted")]
+    BasinDeletionPending(BasinName),
+    #[error("stream `{1}` in basin `{0}` is being deleted")]
+    StreamDeletionPending(BasinName, StreamName),
     #[error("{0}")]
     Invalid(String),
     #[error("fencing token mismatch")]

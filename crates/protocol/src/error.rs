@@ -41,11 +41,13 @@ impl From<Error> for WireError {
     fn from(error: Error) -> Self {
         let message = error.to_string();
         match error {
-            Error::BasinNotFound => Self::new(ErrorCode::BasinNotFound, message),
-            Error::StreamNotFound => Self::new(ErrorCode::StreamNotFound, message),
-            Error::AlreadyExists => Self::new(ErrorCode::ResourceAlreadyExists, message),
-            Error::BasinDeletionPending => Self::new(ErrorCode::BasinDeletionPending, message),
-            Error::StreamDeletionPending => Self::new(ErrorCode::StreamDeletionPending, message),
+            Error::BasinNotFound(_) => Self::new(ErrorCode::BasinNotFound, message),
+            Error::StreamNotFound(..) => Self::new(ErrorCode::StreamNotFound, message),
+            Error::BasinAlreadyExists(_) | Error::StreamAlreadyExists(..) => {
+                Self::new(ErrorCode::ResourceAlreadyExists, message)
+            }
+            Error::BasinDeletionPending(_) => Self::new(ErrorCode::BasinDeletionPending, message),
+            Error::StreamDeletionPending(..) => Self::new(ErrorCode::StreamDeletionPending, message),
             Error::Invalid(m) => Self::new(ErrorCode::Invalid, m),
             Error::FencingTokenMismatch(token) => {
                 Self { status: 412, body: json!({ "fencing_token_mismatch": token.as_str() }) }

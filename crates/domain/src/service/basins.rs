@@ -25,13 +25,17 @@ impl Service {
         let _control = self.control.lock().await;
         if let Some(existing) = self.storage.get_basin(&name).await? {
             if existing.deleted_at_secs.is_some() {
-                return Err(Error::BasinDeletionPending);
+                return Err(Error::BasinDeletionPending(name.clone()));
             }
             let same_request = matches!(
                 (&existing.creation, &request_token),
                 (Some(c), Some(t)) if c.request_token == *t && c.config == config
             );
-            return if same_request { Ok((existing, Provisioned::Noop)) } else { Err(Error::AlreadyExists) };
+            return if same_request {
+                Ok((existing, Provisioned::Noop))
+            } else {
+                Err(Error::BasinAlreadyExists(name.clone()))
+            };
         }
         let meta = BasinMeta {
             name,
@@ -45,14 +49,14 @@ impl Service {
     }
 
     pub async fn get_basin(&self, name: &BasinName) -> Result<BasinMeta, Error> {
-        self.storage.get_basin(name).await?.ok_or(Error::BasinNotFound)
+        self.storage.get_basin(name).await?.ok_or_else(|| Error::BasinNotFound(name.clone()))
     }
 
     /// Creates the basin, or replaces its config with `config`.
     pub async fn ensure_basin(&self, name: BasinName, config: BasinConfig) -> Result<(BasinMeta, Provisioned), Error> {
         let _control = self.control.lock().await;
         match self.storage.get_basin(&name).await? {
-            Some(existing) if existing.deleted_at_secs.is_some() => Err(Error::BasinDeletionPending),
+            Some(existing) if existing.deleted_at_secs.is_some() => Err(Error::BasinDeletionPending(name.clone())),
             Some(existing) if existing.config == config => Ok((existing, Provisioned::Noop)),
             Some(existing) => {
                 let meta = BasinMeta { config, ..existing };
@@ -81,7 +85,7 @@ impl Service {
         let _control = self.control.lock().await;
         let existing = self.get_basin(name).await?;
         if existing.deleted_at_secs.is_some() {
-            return Err(Error::BasinDeletionPending);
+            return Err(Error::BasinDeletionPending(name.clone()));
         }
         let config = reconfiguration.apply(&existing.config);
         if config != existing.config {

@@ -222,7 +222,7 @@ impl Reader {
                             tracing::debug!(stream_id = self.live.meta.id.0, missed, "follower lagged; catching up from storage");
                             self.refollow(tx).await?
                         }
-                        Err(broadcast::error::RecvError::Closed) => return Err(Error::StreamDeletionPending),
+                        Err(broadcast::error::RecvError::Closed) => return Err(Error::StreamDeletionPending(self.live.meta.basin.clone(), self.live.meta.name.clone())),
                     };
                     if flow == Flow::Done {
                         return Ok(());
@@ -266,7 +266,12 @@ impl Reader {
 
     /// Resubscribes after lagging behind the broadcast, and catches up.
     async fn refollow(&mut self, tx: &Outputs) -> Result<Flow, Error> {
-        let snapshot = self.live.sequencer.follow().await.map_err(|_| Error::StreamDeletionPending)?;
+        let snapshot = self
+            .live
+            .sequencer
+            .follow()
+            .await
+            .map_err(|_| Error::StreamDeletionPending(self.live.meta.basin.clone(), self.live.meta.name.clone()))?;
         self.live_rx = snapshot.live;
         self.tail = snapshot.tail;
         self.pos = self.pos.max(snapshot.trim_point);

@@ -41,8 +41,8 @@ impl Service {
     /// The basin, if it exists and is not being deleted.
     async fn active_basin(&self, basin: &BasinName) -> Result<BasinMeta, Error> {
         match self.storage.get_basin(basin).await? {
-            None => Err(Error::BasinNotFound),
-            Some(meta) if meta.deleted_at_secs.is_some() => Err(Error::BasinDeletionPending),
+            None => Err(Error::BasinNotFound(basin.clone())),
+            Some(meta) if meta.deleted_at_secs.is_some() => Err(Error::BasinDeletionPending(basin.clone())),
             Some(meta) => Ok(meta),
         }
     }
@@ -50,8 +50,10 @@ impl Service {
     /// The stream, if it exists and is not being deleted.
     async fn active_stream(&self, basin: &BasinName, name: &StreamName) -> Result<StreamMeta, Error> {
         match self.storage.get_stream(basin, name).await? {
-            None => Err(Error::StreamNotFound),
-            Some(meta) if meta.deleted_at_secs.is_some() => Err(Error::StreamDeletionPending),
+            None => Err(Error::StreamNotFound(basin.clone(), name.clone())),
+            Some(meta) if meta.deleted_at_secs.is_some() => {
+                Err(Error::StreamDeletionPending(basin.clone(), name.clone()))
+            }
             Some(meta) => Ok(meta),
         }
     }
@@ -87,13 +89,17 @@ impl Service {
         let basin = self.active_basin(basin).await?;
         if let Some(existing) = self.storage.get_stream(&basin.name, &name).await? {
             if existing.deleted_at_secs.is_some() {
-                return Err(Error::StreamDeletionPending);
+                return Err(Error::StreamDeletionPending(basin.name.clone(), name.clone()));
             }
             let same_request = matches!(
                 (&existing.creation, &request_token),
                 (Some(c), Some(t)) if c.request_token == *t && c.config == overrides
             );
-            return if same_request { Ok((existing, Provisioned::Noop)) } else { Err(Error::AlreadyExists) };
+            return if same_request {
+                Ok((existing, Provisioned::Noop))
+            } else {
+                Err(Error::StreamAlreadyExists(basin.name.clone(), name.clone()))
+            };
         }
         let meta = self.new_stream_meta(&basin, name, overrides, request_token);
         self.storage.put_stream(&meta).await?;
@@ -115,7 +121,9 @@ impl Service {
         let _control = self.control.lock().await;
         let basin = self.active_basin(basin).await?;
         match self.storage.get_stream(&basin.name, &name).await? {
-            Some(existing) if existing.deleted_at_secs.is_some() => Err(Error::StreamDeletionPending),
+            Some(existing) if existing.deleted_at_secs.is_some() => {
+                Err(Error::StreamDeletionPending(basin.name.clone(), name.clone()))
+            }
             Some(existing) => {
                 let config = overrides.resolve(&basin.config.default_stream_config);
                 if config == existing.config {
@@ -172,7 +180,11 @@ impl Service {
     /// Sets `deleted_at` (once) and stops the stream's sequencer. Call with
     /// the control lock held.
     pub(super) async fn mark_stream_deleted(&self, basin: &BasinName, name: &StreamName) -> Result<StreamMeta, Error> {
-        let existing = self.storage.get_stream(basin, name).await?.ok_or(Error::StreamNotFound)?;
+        let existing = self
+            .storage
+            .get_stream(basin, name)
+            .await?
+            .ok_or_else(|| Error::StreamNotFound(basin.clone(), name.clone()))?;
         let meta = match existing.deleted_at_secs {
             Some(_) => existing,
             None => {
@@ -204,7 +216,9 @@ impl Service {
             return Ok(live);
         }
         let meta = match self.storage.get_stream(basin, name).await? {
-            Some(meta) if meta.deleted_at_secs.is_some() => return Err(Error::StreamDeletionPending),
+            Some(meta) if meta.deleted_at_secs.is_some() => {
+                return Err(Error::StreamDeletionPending(basin.clone(), name.clone()))
+            }
             Some(meta) => meta,
             None => self.auto_create(basin, name, auto_create).await?,
         };
@@ -230,7 +244,7 @@ impl Service {
         auto_create: AutoCreate,
     ) -> Result<StreamMeta, Error> {
         let Some(basin) = self.storage.get_basin(basin).await? else {
-            return Err(Error::BasinNotFound);
+            return Err(Error::BasinNotFound(basin.clone()));
         };
         let allowed = match auto_create {
             AutoCreate::Never => false,
@@ -238,10 +252,10 @@ impl Service {
             AutoCreate::OnRead => basin.config.create_stream_on_read,
         };
         if !allowed {
-            return Err(Error::StreamNotFound);
+            return Err(Error::StreamNotFound(basin.name.clone(), name.clone()));
         }
         if basin.deleted_at_secs.is_some() {
-            return Err(Error::BasinDeletionPending);
+            return Err(Error::BasinDeletionPending(basin.name.clone()));
         }
         let meta = self.new_stream_meta(&basin, name.clone(), StreamConfigOverrides::default(), None);
         self.storage.put_stream(&meta).await?;

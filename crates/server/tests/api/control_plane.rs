@@ -192,7 +192,7 @@ async fn create_with_the_same_request_token_is_replayed() {
     let other = t.http.post(t.url("/v1/basins")).header("s2-request-token", "tok-2").json(&body);
     assert_eq!(
         send(&t, other).await,
-        (409, json!({"code": "resource_already_exists", "message": "resource already exists"}))
+        (409, json!({"code": "resource_already_exists", "message": "basin `replayed-basin` already exists"}))
     );
 }
 

@@ -20,8 +20,12 @@ impl Process {
     /// Starts `s2-lite` on 127.0.0.1 with an ephemeral port and waits until
     /// it serves.
     pub async fn start(args: &[&str], envs: &[(&str, &str)]) -> Self {
+        // Background lifecycle passes only when a test asks for them.
+        let lifecycle: &[&str] =
+            if args.contains(&"--lifecycle-interval-secs") { &[] } else { &["--lifecycle-interval-secs", "3600"] };
         let mut child = Command::new(env!("CARGO_BIN_EXE_s2-lite"))
-            .args(["--host", "127.0.0.1", "--port", "0", "--lifecycle-interval-secs", "3600"])
+            .args(["--host", "127.0.0.1", "--port", "0"])
+            .args(lifecycle)
             .args(args)
             .envs(envs.iter().copied())
             .env("RUST_LOG", "warn")

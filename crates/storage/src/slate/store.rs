@@ -68,9 +68,17 @@ fn s3_builder(bucket: &str) -> AmazonS3Builder {
     }
 }
 
-/// SlateDB's defaults with this kind's flush interval.
+/// SlateDB's defaults with this kind's flush interval. On a local file
+/// system, manifest garbage collection cannot use boundary files (they need
+/// conditional updates, which `LocalFileSystem` lacks), so they are off.
 pub fn default_settings(kind: &StoreKind) -> Settings {
-    Settings { flush_interval: Some(kind.default_flush_interval()), ..Settings::default() }
+    let mut settings = Settings { flush_interval: Some(kind.default_flush_interval()), ..Settings::default() };
+    if matches!(kind, StoreKind::Local(_)) {
+        if let Some(gc) = settings.garbage_collector_options.as_mut() {
+            gc.boundary_files_enabled = false;
+        }
+    }
+    settings
 }
 
 /// [`default_settings`] overridden by `SL8_*` environment variables.

@@ -244,3 +244,23 @@ impl ObjectStore for FlakyStore {
         self.inner.copy_opts(from, to, options).await
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_writer_on_the_same_store_fences_out_the_first() {
+    let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+    let first = open(store.clone(), default_settings(&StoreKind::Memory)).await;
+    let (records, state) = batch(0, 3);
+    first.append(StreamId(1), &records, &state, 0).await.unwrap();
+
+    let second = open(store.clone(), default_settings(&StoreKind::Memory)).await;
+    let (records, state) = batch(3, 3);
+    let refused = first.append(StreamId(1), &records, &state, 0).await;
+    assert_eq!(refused, Err(StorageError::Fenced), "the fenced writer refuses writes with a clear error");
+
+    // The new writer has everything the old one acknowledged, and carries on.
+    assert_eq!(second.load_stream_state(StreamId(1)).await.unwrap().tail.seq_num, 3);
+    second.append(StreamId(1), &records, &state, 0).await.unwrap();
+    let seq_nums: Vec<u64> =
+        second.read_records(StreamId(1), 0, 10, ALL).await.unwrap().iter().map(|r| r.seq_num).collect();
+    assert_eq!(seq_nums, [0, 1, 2, 3, 4, 5]);
+}
