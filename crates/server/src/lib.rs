@@ -6,6 +6,7 @@
 
 pub mod args;
 pub mod init;
+mod listener;
 pub mod tls;
 
 use std::{future::Future, net::SocketAddr, sync::Arc};
@@ -109,10 +110,7 @@ impl Server {
     /// until `shutdown` resolves, then lets open requests finish.
     pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServerError> {
         let Some(tls) = self.tls else {
-            return axum::serve(self.listener, self.router)
-                .with_graceful_shutdown(shutdown)
-                .await
-                .map_err(ServerError::Serve);
+            return listener::serve_plain(self.listener, self.router, shutdown).await.map_err(ServerError::Serve);
         };
         let handle = axum_server::Handle::new();
         let on_signal = handle.clone();
@@ -121,11 +119,8 @@ impl Server {
             on_signal.graceful_shutdown(None);
         });
         let listener = self.listener.into_std().map_err(ServerError::Serve)?;
-        axum_server::from_tcp_rustls(listener, tls)
-            .map_err(ServerError::Serve)?
-            .handle(handle)
-            .serve(self.router.into_make_service())
-            .await
-            .map_err(ServerError::Serve)
+        let mut server = axum_server::from_tcp_rustls(listener, tls).map_err(ServerError::Serve)?;
+        listener::tune(server.http_builder());
+        server.handle(handle).serve(self.router.into_make_service()).await.map_err(ServerError::Serve)
     }
 }
