@@ -8,7 +8,7 @@
 #   e2e: N passed, M failed, K skipped
 # as its last line. Exits non-zero when any test failed.
 #
-# Usage: e2e/run.sh [ts] [python] [cli]     (default: all suites)
+# Usage: e2e/run.sh [ts] [python] [cli] [browser]     (default: all suites)
 #
 # Environment:
 #   S2_LITE_BIN       server binary (default: target/debug/s2-lite, built if missing)
@@ -25,7 +25,7 @@ SUITE_TIMEOUT="${E2E_SUITE_TIMEOUT:-600}"
 if [ "$#" -gt 0 ]; then
     SUITES=("$@")
 else
-    SUITES=(ts python cli)
+    SUITES=(ts python cli browser)
 fi
 
 PASSED=0
@@ -217,11 +217,45 @@ run_cli() {
         "$(sed -n 's/^cli: \([0-9]*\) passed, \([0-9]*\) failed$/\2/p' "$out" | tail -n 1)"
 }
 
+# A real browser's EventSource reads a stream across origins (headless
+# Chromium, when installed).
+run_browser() {
+    local chromium
+    chromium="$(command -v chromium || command -v chromium-browser || true)"
+    if [ -z "$chromium" ]; then
+        skip browser "chromium not found"
+        return
+    fi
+    local basin="browser-basin-$$" api="http://127.0.0.1:$PORT" page_port page_pid dom passed=0 failed=0
+    curl -fsS -X POST "$api/v1/basins" -H 'content-type: application/json' \
+        -d "{\"basin\": \"$basin\", \"config\": {\"create_stream_on_append\": true}}" >/dev/null
+    curl -fsS -X POST "$api/v1/streams/live/records" -H "s2-basin: $basin" -H 'content-type: application/json' \
+        -d '{"records": [{"body": "one"}, {"body": "two"}, {"body": "three"}]}' >/dev/null
+    page_port="$(free_port)"
+    (cd "$E2E_DIR/browser" && exec python3 -m http.server "$page_port" --bind 127.0.0.1 >/dev/null 2>&1) &
+    page_pid=$!
+    sleep 1
+    dom="$(timeout 60 "$chromium" --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
+        --disable-background-networking --disable-component-update --disable-sync \
+        --user-data-dir="$WORK/chromium" --virtual-time-budget=5000 --dump-dom \
+        "http://127.0.0.1:$page_port/eventsource.html?basin=$basin&stream=live&port=$PORT" 2>/dev/null || true)"
+    kill "$page_pid" 2>/dev/null || true
+    if grep -q 'batch id=2,3,[0-9]* bodies=one,two,three' <<<"$dom" && grep -q 'message \[DONE\]' <<<"$dom"; then
+        passed=1
+        log "browser: EventSource read the stream"
+    else
+        failed=1
+        log "browser: EventSource did not read the stream; page said: $(grep -o '<pre[^<]*' <<<"$dom")"
+    fi
+    tally browser 0 "$passed" "$failed"
+}
+
 for suite in "${SUITES[@]}"; do
     case "$suite" in
         ts) run_ts ;;
         python) run_python ;;
         cli) run_cli ;;
+        browser) run_browser ;;
         *)
             log "unknown suite: $suite"
             FAILED=$((FAILED + 1))

@@ -27,10 +27,20 @@ pub fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> ApiResult<Option<&'
         .transpose()
 }
 
+/// The basin of a `/v1/streams*` request: the `S2-Basin` header, or else
+/// the first label of a `{basin}.{domain}` Host (what a browser's
+/// `EventSource`, which cannot set headers, can address).
 pub fn basin_header(headers: &HeaderMap) -> ApiResult<BasinName> {
-    let value = header_str(headers, BASIN_HEADER)?
-        .ok_or_else(|| ApiError::bad_header(format!("missing {BASIN_HEADER} header")))?;
-    BasinName::new(value.trim()).map_err(|e| ApiError::bad_header(format!("{BASIN_HEADER}: {e}")))
+    if let Some(value) = header_str(headers, BASIN_HEADER)? {
+        return BasinName::new(value.trim()).map_err(|e| ApiError::bad_header(format!("{BASIN_HEADER}: {e}")));
+    }
+    let host = header_str(headers, header::HOST.as_str())?.unwrap_or("");
+    let host = host.rsplit_once(':').map_or(host, |(name, _port)| name);
+    match host.split_once('.') {
+        Some((label, domain)) if !domain.is_empty() => BasinName::new(label).ok(),
+        _ => None,
+    }
+    .ok_or_else(|| ApiError::bad_header(format!("missing {BASIN_HEADER} header")))
 }
 
 pub fn request_token(headers: &HeaderMap) -> ApiResult<Option<String>> {
@@ -95,5 +105,28 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
 
     async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
         Bytes::from_request(req, state).await.map(JsonBody).map_err(|e| ApiError::bad_json(e.body_text()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use http::HeaderValue;
+
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        pairs.iter().map(|(k, v)| (http::HeaderName::from_static(k), HeaderValue::from_static(v))).collect()
+    }
+
+    #[test]
+    fn the_basin_comes_from_the_header_or_a_basin_subdomain() {
+        let basin = |h: &[(&'static str, &'static str)]| basin_header(&headers(h)).map(|b| b.to_string()).ok();
+        assert_eq!(basin(&[("s2-basin", "my-basin"), ("host", "other-basin.localhost")]), Some("my-basin".into()));
+        assert_eq!(basin(&[("host", "my-basin.localhost:8080")]), Some("my-basin".into()));
+        assert_eq!(basin(&[("host", "localhost:8080")]), None);
+        assert_eq!(basin(&[("host", "127.0.0.1:8080")]), None);
+        assert_eq!(basin(&[("host", "Bad_Basin.example.com")]), None);
+        assert_eq!(basin(&[]), None);
+        assert_eq!(basin(&[("s2-basin", "UPPER")]), None);
     }
 }

@@ -763,3 +763,27 @@ async fn s2s_read_sends_catch_up_batches_then_a_heartbeat_with_the_tail() {
     // The heartbeat on reaching the tail: no records, and the tail.
     assert_eq!(batches[1], proto::ReadBatch { records: vec![], tail: position(5, 5) });
 }
+
+/// A browser's `EventSource` cannot set headers: it names the basin as the
+/// first label of the host, and gets CORS headers for its page's origin.
+#[tokio::test]
+async fn sse_read_without_a_basin_header_takes_the_basin_from_the_host() {
+    let f = Fixture::new().await;
+    let (status, _) = send(f.append_json(&json!({"records": [{"body": "hi"}]}))).await;
+    assert_eq!(status, 200);
+    let url = format!("{}?seq_num=0&count=1", f.records_url());
+    let resp =
+        f.t.http
+            .get(url)
+            .header("host", format!("{}.localhost:{}", f.basin, f.t.addr.port()))
+            .header("accept", EVENT_STREAM)
+            .header("origin", "http://page.example")
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["access-control-allow-origin"], "http://page.example");
+    let body = resp.text().await.unwrap();
+    assert!(body.starts_with("event: batch\nid: 0,1,10\ndata: {\"records\":[{\"seq_num\":0"), "{body}");
+    assert!(body.ends_with("data: [DONE]\n\n"), "{body}");
+}
