@@ -22,7 +22,7 @@ impl Service {
         config: BasinConfig,
         request_token: Option<String>,
     ) -> Result<(BasinMeta, Provisioned), Error> {
-        let _control = self.control.lock().await;
+        let _basin = self.locks.basin(&name).await;
         if let Some(existing) = self.storage.get_basin(&name).await? {
             if existing.deleted_at_secs.is_some() {
                 return Err(Error::BasinDeletionPending(name.clone()));
@@ -54,7 +54,7 @@ impl Service {
 
     /// Creates the basin, or replaces its config with `config`.
     pub async fn ensure_basin(&self, name: BasinName, config: BasinConfig) -> Result<(BasinMeta, Provisioned), Error> {
-        let _control = self.control.lock().await;
+        let _basin = self.locks.basin(&name).await;
         match self.storage.get_basin(&name).await? {
             Some(existing) if existing.deleted_at_secs.is_some() => Err(Error::BasinDeletionPending(name.clone())),
             Some(existing) if existing.config == config => Ok((existing, Provisioned::Noop)),
@@ -82,7 +82,7 @@ impl Service {
         name: &BasinName,
         reconfiguration: BasinReconfiguration,
     ) -> Result<BasinConfig, Error> {
-        let _control = self.control.lock().await;
+        let _basin = self.locks.basin(name).await;
         let existing = self.get_basin(name).await?;
         if existing.deleted_at_secs.is_some() {
             return Err(Error::BasinDeletionPending(name.clone()));
@@ -97,7 +97,7 @@ impl Service {
     /// Marks the basin as deleting and removes it and its streams in the
     /// background. Deleting a basin that is already deleting is a no-op.
     pub async fn delete_basin(&self, name: &BasinName) -> Result<(), Error> {
-        let _control = self.control.lock().await;
+        let _basin = self.locks.basin(name).await;
         let existing = self.get_basin(name).await?;
         if existing.deleted_at_secs.is_none() {
             let meta = BasinMeta { deleted_at_secs: Some(self.clock.now_secs()), ..existing };

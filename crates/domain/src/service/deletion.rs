@@ -59,13 +59,20 @@ impl Service {
             }
             for stream in streams.items {
                 let meta = {
-                    let _control = self.control.lock().await;
+                    let _stream = self.locks.stream(&stream.basin, &stream.name).await;
                     self.mark_stream_deleted(&stream.basin, &stream.name).await?
                 };
                 self.purge_stream(&meta, report).await?;
             }
         }
-        let _control = self.control.lock().await;
+        let _basin = self.locks.basin(basin).await;
+        // A stream created before the basin was marked may have landed
+        // after the last listing: go round again.
+        let page = PageRequest::new(String::new(), String::new(), Some(1));
+        if !self.storage.list_streams(basin, &page).await?.items.is_empty() {
+            drop(_basin);
+            return Box::pin(self.purge_basin(basin, report)).await;
+        }
         self.storage.remove_basin(basin).await?;
         report.basins_removed += 1;
         tracing::info!(%basin, "basin removed");

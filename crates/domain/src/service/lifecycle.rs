@@ -8,7 +8,7 @@
 //!
 //! It reads configs from storage on every pass, so reconfiguring retention
 //! or delete-on-empty takes effect without a restart. It works in bounded
-//! batches and takes the control lock only to delete a stream.
+//! batches and takes a stream's name lock only to delete the stream.
 
 use std::time::Duration;
 
@@ -152,7 +152,7 @@ impl Service {
     /// `tail_seq_num` (checked by its sequencer, which then stops, so no
     /// append can slip in between).
     async fn delete_stream_if_unchanged(&self, meta: &StreamMeta, tail_seq_num: u64) -> Result<bool, Error> {
-        let _control = self.control.lock().await;
+        let _stream = self.locks.stream(&meta.basin, &meta.name).await;
         match self.storage.get_stream(&meta.basin, &meta.name).await? {
             Some(stored) if stored.id == meta.id && stored.deleted_at_secs.is_none() => {}
             _ => return Ok(false),

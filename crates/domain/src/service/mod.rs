@@ -2,15 +2,17 @@
 //! [`crate::read`] and [`crate::config`] run over the storage and clock
 //! ports.
 //!
-//! Control-plane changes (create, ensure, reconfigure, delete) are
-//! serialized by one lock; they are rare, and it makes "create if absent"
-//! atomic without asking storage for transactions. The data path never takes
-//! it: appends and reads go to the stream's sequencer.
+//! Control-plane changes (create, ensure, reconfigure, delete) hold the
+//! name locks of what they change ([`locks`]), which makes "create if
+//! absent" atomic without asking storage for transactions. The data path
+//! takes them only to start a stream's sequencer; appends and reads go to
+//! the sequencer.
 
 mod append;
 mod basins;
 mod deletion;
 mod lifecycle;
+mod locks;
 mod read;
 mod registry;
 pub mod sequencer;
@@ -44,7 +46,7 @@ pub enum Provisioned {
 pub struct Service {
     storage: Arc<dyn Storage>,
     clock: Arc<dyn Clock>,
-    control: Arc<tokio::sync::Mutex<()>>,
+    locks: Arc<locks::NameLocks>,
     registry: Arc<Registry>,
     /// Wakes the lifecycle task early (a trim became durable).
     lifecycle_wakeup: Arc<tokio::sync::Notify>,
@@ -57,7 +59,7 @@ impl Service {
         Self {
             storage,
             clock,
-            control: Arc::new(tokio::sync::Mutex::new(())),
+            locks: Arc::default(),
             registry: Arc::new(Registry::default()),
             lifecycle_wakeup: Arc::new(tokio::sync::Notify::new()),
             empty_since: Arc::default(),

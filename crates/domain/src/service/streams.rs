@@ -85,7 +85,7 @@ impl Service {
         overrides: StreamConfigOverrides,
         request_token: Option<String>,
     ) -> Result<(StreamMeta, Provisioned), Error> {
-        let _control = self.control.lock().await;
+        let _stream = self.locks.stream(basin, &name).await;
         let basin = self.active_basin(basin).await?;
         if let Some(existing) = self.storage.get_stream(&basin.name, &name).await? {
             if existing.deleted_at_secs.is_some() {
@@ -118,7 +118,7 @@ impl Service {
         name: StreamName,
         overrides: StreamConfigOverrides,
     ) -> Result<(StreamMeta, Provisioned), Error> {
-        let _control = self.control.lock().await;
+        let _stream = self.locks.stream(basin, &name).await;
         let basin = self.active_basin(basin).await?;
         match self.storage.get_stream(&basin.name, &name).await? {
             Some(existing) if existing.deleted_at_secs.is_some() => {
@@ -147,7 +147,7 @@ impl Service {
         name: &StreamName,
         reconfiguration: StreamReconfiguration,
     ) -> Result<StreamConfig, Error> {
-        let _control = self.control.lock().await;
+        let _stream = self.locks.stream(basin, name).await;
         let basin = self.active_basin(basin).await?;
         let existing = self.active_stream(&basin.name, name).await?;
         let config = reconfiguration.apply_to_stream(&existing.config, &basin.config.default_stream_config);
@@ -171,14 +171,14 @@ impl Service {
     /// Marks the stream as deleting, stops its sequencer, and removes it in
     /// the background. Deleting a stream that is already deleting is a no-op.
     pub async fn delete_stream(&self, basin: &BasinName, name: &StreamName) -> Result<(), Error> {
-        let _control = self.control.lock().await;
+        let _stream = self.locks.stream(basin, name).await;
         let meta = self.mark_stream_deleted(basin, name).await?;
         self.spawn_stream_cleanup(meta);
         Ok(())
     }
 
     /// Sets `deleted_at` (once) and stops the stream's sequencer. Call with
-    /// the control lock held.
+    /// the stream's name lock held.
     pub(super) async fn mark_stream_deleted(&self, basin: &BasinName, name: &StreamName) -> Result<StreamMeta, Error> {
         let existing = self
             .storage
@@ -210,8 +210,9 @@ impl Service {
         if let Some(live) = self.registry.get(&key) {
             return Ok(live);
         }
-        // Serialized with deletion, so a deleted stream never gets a sequencer.
-        let _control = self.control.lock().await;
+        // Serialized with creation and deletion, so a deleted stream never
+        // gets a sequencer.
+        let _stream = self.locks.stream(basin, name).await;
         if let Some(live) = self.registry.get(&key) {
             return Ok(live);
         }
