@@ -1,4 +1,5 @@
-//! Developer tasks: `cargo xtask ci` runs what CI runs.
+//! Developer tasks: `cargo xtask ci` runs what CI runs; `cargo xtask bench`
+//! runs the benchmark harness (docs/performance.md).
 //!
 //! Kept dependency-free so that it builds in seconds.
 
@@ -13,8 +14,9 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci(),
         Some("e2e") => e2e(),
+        Some("bench") => bench(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask <ci|e2e>\n  ci   fmt check, clippy -D warnings, all tests, e2e with official clients\n  e2e  only the end-to-end suites with the official clients");
+            eprintln!("usage: cargo xtask <ci|e2e|bench>\n  ci     fmt check, clippy -D warnings, all tests, e2e with official clients\n  e2e    only the end-to-end suites with the official clients\n  bench  the benchmark harness; `cargo xtask bench --help` for its flags");
             return ExitCode::from(2);
         }
     };
@@ -59,4 +61,125 @@ fn e2e() -> Result<(), String> {
     }
     run("cargo", &["build", "-p", "lite-server"])?;
     run("bash", &["e2e/run.sh"])
+}
+
+const BENCH_USAGE: &str = "\
+usage: cargo xtask bench [--server-cmd CMD] [--server-cmd-disk CMD] [--server-label NAME]
+                         [--smoke] [--rounds N] [--only LIST] [--memory-only] [--release]
+
+Builds s2-lite and lite-bench and benchmarks s2-lite twice: in memory, and
+with --local-root {dir}. Results: a table on stdout, target/bench/latest.json.
+
+  --server-cmd CMD       also benchmark another server (B), e.g. 's2 lite --port {port}';
+                         {port} is a free loopback port, {dir} a fresh temp dir.
+                         Rounds alternate A B A B; the table compares A with B.
+  --server-cmd-disk CMD  B's command for the disk run (default: CMD --local-root {dir})
+  --server-label NAME    B's name in the table (default: from CMD)
+  --smoke                tiny sizes and durations; builds with the dev profile
+                         (unless --release) so CI reuses its test build
+  --rounds N             rounds per server (median reported; default 1)
+  --only LIST            scenarios: append,many,fanout,catchup
+  --memory-only          skip the --local-root run
+  --release              build with the release profile even with --smoke";
+
+fn bench(args: &[String]) -> Result<(), String> {
+    let mut other: Option<String> = None;
+    let mut other_disk: Option<String> = None;
+    let mut label: Option<String> = None;
+    let mut smoke = false;
+    let mut release = false;
+    let mut memory_only = false;
+    let mut pass: Vec<String> = Vec::new();
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let mut value = || it.next().cloned().ok_or_else(|| format!("{arg} needs a value\n{BENCH_USAGE}"));
+        match arg.as_str() {
+            "--server-cmd" => other = Some(value()?),
+            "--server-cmd-disk" => other_disk = Some(value()?),
+            "--server-label" => label = Some(value()?),
+            "--smoke" => smoke = true,
+            "--release" => release = true,
+            "--memory-only" => memory_only = true,
+            "--rounds" | "--only" => {
+                let v = value()?;
+                pass.push(arg.clone());
+                pass.push(v);
+            }
+            "-h" | "--help" => {
+                println!("{BENCH_USAGE}");
+                return Ok(());
+            }
+            other => return Err(format!("unknown argument {other:?}\n{BENCH_USAGE}")),
+        }
+    }
+    if let Some(cmd) = &other {
+        if !cmd.contains("{port}") {
+            return Err(format!("--server-cmd needs a {{port}} placeholder: {cmd:?}"));
+        }
+    }
+    // Smoke mode checks that the harness works; a dev build is enough and
+    // reuses what `cargo test` already built.
+    let profile = if smoke && !release { "debug" } else { "release" };
+    let mut build = vec!["build", "-p", "lite-server", "-p", "lite-bench"];
+    if profile == "release" {
+        build.insert(1, "--release");
+    }
+    run("cargo", &build)?;
+
+    let root = workspace_root();
+    let target = env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
+    let bin_dir = target.join(profile);
+    let server = shell_quote(&bin_dir.join("s2-lite").display().to_string());
+    let ours = format!("{server} --host 127.0.0.1 --port {{port}}");
+    let label = label.unwrap_or_else(|| other.as_deref().map(label_of).unwrap_or_default());
+    if other.is_some() && label == "s2-lite" {
+        return Err("the other server needs a label other than s2-lite (--server-label)".into());
+    }
+
+    let mut bench_args: Vec<String> = vec!["--out-dir".into(), target.join("bench").display().to_string()];
+    if smoke {
+        bench_args.push("--smoke".into());
+    }
+    bench_args.extend(pass);
+    bench_args.extend(["--setup".into(), "memory".into(), "--server".into(), format!("s2-lite={ours}")]);
+    if let Some(cmd) = &other {
+        bench_args.extend(["--server".into(), format!("{label}={cmd}")]);
+    }
+    if !memory_only {
+        bench_args.extend([
+            "--setup".into(),
+            "disk".into(),
+            "--server".into(),
+            format!("s2-lite={ours} --local-root {{dir}}"),
+        ]);
+        if let Some(cmd) = &other {
+            let disk = other_disk.unwrap_or_else(|| format!("{cmd} --local-root {{dir}}"));
+            eprintln!("xtask: disk run of {label}: {disk}");
+            bench_args.extend(["--server".into(), format!("{label}={disk}")]);
+        }
+    }
+    let bench = bin_dir.join("lite-bench").display().to_string();
+    let refs: Vec<&str> = bench_args.iter().map(String::as_str).collect();
+    run(&bench, &refs)
+}
+
+/// A short name for a server command: the program's file name and its first
+/// word if that is a subcommand (`s2 lite --port {port}` -> `s2 lite`).
+fn label_of(cmd: &str) -> String {
+    let mut words = cmd.split_whitespace();
+    let program = words.next().unwrap_or("other");
+    let program = Path::new(program).file_name().and_then(|s| s.to_str()).unwrap_or(program);
+    match words.next() {
+        Some(w) if !w.starts_with('-') && !w.contains('{') => format!("{program} {w}"),
+        _ => program.to_string(),
+    }
+}
+
+/// Quotes a word for `sh` when it needs it.
+fn shell_quote(word: &str) -> String {
+    if word.chars().all(|c| c.is_ascii_alphanumeric() || "/._-+=:,@".contains(c)) {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
 }
