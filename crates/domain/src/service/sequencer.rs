@@ -201,7 +201,9 @@ pub struct Sequencer {
     in_flight: FuturesOrdered<InFlight>,
     /// One per entry of `in_flight`, in the same order.
     replies: VecDeque<(AckSender, Option<Poison>)>,
-    live: broadcast::Sender<Arc<LiveBatch>>,
+    /// Acknowledged batches for followers; made on the first follow and
+    /// dropped once nobody follows, so idle streams hold no buffer.
+    live: Option<broadcast::Sender<Arc<LiveBatch>>>,
     retire: Arc<dyn Retire>,
     /// Woken when a trim becomes durable, so that trimmed records are
     /// deleted soon.
@@ -222,7 +224,6 @@ impl Sequencer {
         on_trim: Arc<Notify>,
     ) -> SequencerHandle {
         let (mailbox, rx) = mpsc::channel(MAILBOX_CAPACITY);
-        let (live, _) = broadcast::channel(FOLLOWER_BUFFER_BATCHES);
         let sequencer = Sequencer {
             id,
             generation,
@@ -234,7 +235,7 @@ impl Sequencer {
             last_arrival_ms: 0,
             in_flight: FuturesOrdered::new(),
             replies: VecDeque::new(),
-            live,
+            live: None,
             retire,
             on_trim,
             lease: Arc::new(()),
@@ -270,7 +271,7 @@ impl Sequencer {
                     let idle = || {
                         Arc::strong_count(&self.lease) == 2
                             && rx.is_empty()
-                            && self.live.receiver_count() == 0
+                            && self.live.as_ref().is_none_or(|live| live.receiver_count() == 0)
                     };
                     if self.retire.retire(self.id, self.generation, &idle) {
                         break None;
@@ -303,7 +304,7 @@ impl Sequencer {
                 let _ = reply.send(FollowSnapshot {
                     tail: self.durable.tail,
                     trim_point: self.durable.trim_point,
-                    live: self.live.subscribe(),
+                    live: self.live.get_or_insert_with(|| broadcast::channel(FOLLOWER_BUFFER_BATCHES).0).subscribe(),
                 });
             }
             Request::Tail { reply } => {
@@ -361,8 +362,12 @@ impl Sequencer {
                 self.durable = state;
                 let tail = self.durable.tail;
                 let _ = reply.send(Ok(AppendAck { start, end: tail, tail }));
-                // No receivers is fine: nobody is following.
-                let _ = self.live.send(Arc::new(LiveBatch { records, tail }));
+                if let Some(live) = &self.live {
+                    if live.send(Arc::new(LiveBatch { records, tail })).is_err() {
+                        // Every follower has gone.
+                        self.live = None;
+                    }
+                }
             }
             Err(Error::Storage(e)) => {
                 tracing::error!(stream_id = self.id.0, error = %e, "append failed; failing later in-flight appends");
