@@ -51,7 +51,9 @@ fn ci() -> Result<(), String> {
     run("cargo", &["fmt", "--all", "--check"])?;
     run("cargo", &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
     run("cargo", &["test", "--workspace"])?;
-    e2e()
+    e2e()?;
+    // The benchmark harness, tiny, so that it cannot rot (no figure is judged).
+    bench(&["--smoke".to_owned(), "--memory-only".to_owned()])
 }
 
 fn e2e() -> Result<(), String> {

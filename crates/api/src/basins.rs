@@ -54,6 +54,15 @@ pub(crate) fn provisioned<T: serde::Serialize>(status: StatusCode, outcome: Prov
     (status, [(PROVISION_RESULT_HEADER, result)], Json(info)).into_response()
 }
 
+/// An ensure is 201 when it created, 200 otherwise.
+pub(crate) fn ensure_status(outcome: Provisioned) -> StatusCode {
+    if outcome == Provisioned::Created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    }
+}
+
 fn info(meta: &BasinMeta) -> BasinInfoJson {
     meta.into()
 }
@@ -91,8 +100,7 @@ pub async fn ensure(
     let request: EnsureBasinJson = extract::optional_json(&headers, &body)?.unwrap_or_default();
     let config = BasinConfig::try_from(request.config.unwrap_or_default())?;
     let (meta, outcome) = service.ensure_basin(name, config).await?;
-    let status = if outcome == Provisioned::Created { StatusCode::CREATED } else { StatusCode::OK };
-    Ok(provisioned(status, outcome, info(&meta)))
+    Ok(provisioned(ensure_status(outcome), outcome, info(&meta)))
 }
 
 pub async fn reconfigure(

@@ -10,7 +10,7 @@ use lite_domain::{
     config::StreamConfigOverrides,
     names::{StreamName, StreamNamePrefix},
     page::PageRequest,
-    service::{Provisioned, Service},
+    service::Service,
 };
 use lite_protocol::{
     config::{StreamConfigJson, StreamConfigView, StreamReconfigurationJson},
@@ -18,7 +18,7 @@ use lite_protocol::{
 };
 
 use crate::{
-    basins::{provisioned, ListQuery},
+    basins::{ensure_status, provisioned, ListQuery},
     error::{ApiError, ApiResult},
     extract::{self, JsonBody},
 };
@@ -79,8 +79,7 @@ pub async fn ensure(
     let config: StreamConfigJson = extract::optional_json(&headers, &body)?.unwrap_or_default();
     let overrides = StreamConfigOverrides::try_from(config)?;
     let (meta, outcome) = service.ensure_stream(&basin, name, overrides).await?;
-    let status = if outcome == Provisioned::Created { StatusCode::CREATED } else { StatusCode::OK };
-    Ok(provisioned(status, outcome, StreamInfoJson::from(&meta)))
+    Ok(provisioned(ensure_status(outcome), outcome, StreamInfoJson::from(&meta)))
 }
 
 pub async fn reconfigure(
