@@ -43,13 +43,8 @@ struct ReadQuery {
 }
 
 fn read_request(q: ReadQuery) -> ApiResult<ReadRequest> {
-    let start = match (q.seq_num, q.timestamp, q.tail_offset) {
-        (None, None, None) => ReadStart::default(),
-        (Some(s), None, None) => ReadStart::SeqNum(s),
-        (None, Some(t), None) => ReadStart::Timestamp(t),
-        (None, None, Some(o)) => ReadStart::TailOffset(o),
-        _ => return Err(ApiError::invalid("at most one of seq_num, timestamp and tail_offset may be given")),
-    };
+    let start = ReadStart::from_selectors(q.seq_num, q.timestamp, q.tail_offset)
+        .map_err(|e| ApiError::invalid(e.to_string()))?;
     let end = ReadEnd { count: q.count, bytes: q.bytes, until: q.until, wait_secs: q.wait.map(u64::from) };
     Ok(ReadRequest { start, clamp: q.clamp.unwrap_or(false), end })
 }

@@ -20,6 +20,29 @@ pub enum ReadStart {
     TailOffset(u64),
 }
 
+/// More than one start was given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("at most one of seq_num, timestamp and tail_offset may be given")]
+pub struct ConflictingStarts;
+
+impl ReadStart {
+    /// The start a request names, from its optional selectors: none means
+    /// the tail, more than one is an error.
+    pub fn from_selectors(
+        seq_num: Option<u64>,
+        timestamp: Option<u64>,
+        tail_offset: Option<u64>,
+    ) -> Result<Self, ConflictingStarts> {
+        match (seq_num, timestamp, tail_offset) {
+            (None, None, None) => Ok(Self::default()),
+            (Some(s), None, None) => Ok(Self::SeqNum(s)),
+            (None, Some(t), None) => Ok(Self::Timestamp(t)),
+            (None, None, Some(o)) => Ok(Self::TailOffset(o)),
+            _ => Err(ConflictingStarts),
+        }
+    }
+}
+
 impl Default for ReadStart {
     fn default() -> Self {
         Self::TailOffset(0)
@@ -339,6 +362,28 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn at_most_one_start_selector_is_accepted(
+            s in proptest::option::of(any::<u64>()),
+            t in proptest::option::of(any::<u64>()),
+            o in proptest::option::of(any::<u64>()),
+        ) {
+            let given = [s, t, o].iter().filter(|x| x.is_some()).count();
+            match ReadStart::from_selectors(s, t, o) {
+                Ok(start) => {
+                    prop_assert!(given <= 1);
+                    let expected = match (s, t, o) {
+                        (Some(v), _, _) => ReadStart::SeqNum(v),
+                        (_, Some(v), _) => ReadStart::Timestamp(v),
+                        (_, _, Some(v)) => ReadStart::TailOffset(v),
+                        _ => ReadStart::TailOffset(0),
+                    };
+                    prop_assert_eq!(start, expected);
+                }
+                Err(ConflictingStarts) => prop_assert!(given > 1),
+            }
+        }
+
         #[test]
         fn decide_start_never_starts_past_the_tail(
             tail_seq in 0u64..100, tail_ts in 0u64..100, s in 0u64..200,
