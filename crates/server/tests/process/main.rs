@@ -1,6 +1,8 @@
 //! Tests of the `s2-lite` binary as a process: crash safety on local disk
-//! (kill -9 during a write load) and storage on an S3 API.
+//! (kill -9 during a write load), storage on an S3 API, and bounded storage
+//! growth under append-and-trim.
 
 mod crash;
 mod harness;
 mod s3;
+mod storage_growth;

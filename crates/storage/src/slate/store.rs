@@ -68,15 +68,32 @@ fn s3_builder(bucket: &str) -> AmazonS3Builder {
     }
 }
 
-/// SlateDB's defaults with this kind's flush interval. On a local file
-/// system, manifest garbage collection cannot use boundary files (they need
+/// How long the checkpoint each compaction leaves behind pins the files it
+/// replaced. It exists for scans already running over those files; ours
+/// read one bounded chunk, so a minute is ample (SlateDB's 15 minutes would
+/// keep a quarter hour of writes on disk after they were trimmed).
+pub const COMPACTION_CHECKPOINT_LIFETIME: Duration = Duration::from_secs(60);
+/// How often unreferenced WAL and compacted files are deleted, and how old
+/// they must be. Files of in-flight compactions are protected by SlateDB's
+/// compaction low watermark, not by this age.
+pub const GC_INTERVAL: Duration = Duration::from_secs(60);
+pub const GC_MIN_AGE: Duration = Duration::from_secs(60);
+
+/// SlateDB's defaults with this kind's flush interval, and garbage collection
+/// that reclaims trimmed data within minutes. On a local file system,
+/// manifest garbage collection cannot use boundary files (they need
 /// conditional updates, which `LocalFileSystem` lacks), so they are off.
 pub fn default_settings(kind: &StoreKind) -> Settings {
     let mut settings = Settings { flush_interval: Some(kind.default_flush_interval()), ..Settings::default() };
+    settings.compactor_options.get_or_insert_with(Default::default).checkpoint_lifetime =
+        COMPACTION_CHECKPOINT_LIFETIME;
+    let gc = settings.garbage_collector_options.get_or_insert_with(Default::default);
+    for directory in [gc.wal_options.as_mut(), gc.compacted_options.as_mut()].into_iter().flatten() {
+        directory.interval = Some(GC_INTERVAL);
+        directory.min_age = GC_MIN_AGE;
+    }
     if matches!(kind, StoreKind::Local(_)) {
-        if let Some(gc) = settings.garbage_collector_options.as_mut() {
-            gc.boundary_files_enabled = false;
-        }
+        gc.boundary_files_enabled = false;
     }
     settings
 }
@@ -99,6 +116,16 @@ mod tests {
         assert_eq!(s3.flush_interval, Some(Duration::from_millis(50)));
         assert_eq!(default_settings(&StoreKind::Memory).flush_interval, Some(Duration::from_millis(5)));
         assert_eq!(default_settings(&StoreKind::Local("x".into())).flush_interval, Some(Duration::from_millis(5)));
+    }
+
+    #[test]
+    fn trimmed_data_is_collected_within_minutes_by_default() {
+        let settings = default_settings(&StoreKind::Memory);
+        assert_eq!(settings.compactor_options.unwrap().checkpoint_lifetime, COMPACTION_CHECKPOINT_LIFETIME);
+        let gc = settings.garbage_collector_options.unwrap();
+        for directory in [gc.wal_options.unwrap(), gc.compacted_options.unwrap()] {
+            assert_eq!((directory.interval, directory.min_age), (Some(GC_INTERVAL), GC_MIN_AGE));
+        }
     }
 
     #[test]
