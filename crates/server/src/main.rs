@@ -8,6 +8,12 @@ use lite_server::{init::InitSpec, storage_for, tls_for, Args, Server, ServerErro
 use tokio::sync::watch;
 use tracing_subscriber::EnvFilter;
 
+/// jemalloc instead of glibc's malloc: under many concurrent appends glibc's
+/// arena locks and consolidation took about a quarter of the server's CPU
+/// (see docs/performance.md), and jemalloc returns freed memory sooner.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()

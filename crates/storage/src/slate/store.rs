@@ -13,10 +13,12 @@ use super::error::SlateError;
 /// e.g. `SL8_FLUSH_INTERVAL=10ms`; nested keys use `.`.
 pub const SETTINGS_ENV_PREFIX: &str = "SL8_";
 
-/// WAL flush interval when the object store is S3: each flush is a PUT.
+/// Least time between the starts of two WAL flushes when the object store is
+/// S3: each flush is a PUT. (The `flush_interval` setting carries it; see
+/// the writer module for how flushes happen.)
 pub const S3_FLUSH_INTERVAL_MS: u64 = 50;
-/// WAL flush interval for local disk and memory, where a flush is cheap.
-pub const LOCAL_FLUSH_INTERVAL_MS: u64 = 5;
+/// The same for local disk and memory, where a flush is cheap.
+pub const LOCAL_FLUSH_INTERVAL_MS: u64 = 1;
 
 /// The object store to keep data in.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,8 +116,8 @@ mod tests {
     fn flush_interval_defaults_depend_on_the_store() {
         let s3 = default_settings(&StoreKind::S3 { bucket: "b".into() });
         assert_eq!(s3.flush_interval, Some(Duration::from_millis(50)));
-        assert_eq!(default_settings(&StoreKind::Memory).flush_interval, Some(Duration::from_millis(5)));
-        assert_eq!(default_settings(&StoreKind::Local("x".into())).flush_interval, Some(Duration::from_millis(5)));
+        assert_eq!(default_settings(&StoreKind::Memory).flush_interval, Some(Duration::from_millis(1)));
+        assert_eq!(default_settings(&StoreKind::Local("x".into())).flush_interval, Some(Duration::from_millis(1)));
     }
 
     #[test]

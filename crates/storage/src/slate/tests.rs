@@ -125,7 +125,9 @@ async fn corrupt_values_are_errors_not_panics() {
     for key in
         [keys::stream_state(id), keys::record(id, 0), keys::basin_meta("my-basin"), keys::stream_meta("my-basin", "s")]
     {
-        storage.db.put(&key, &garbage).await.unwrap().await_durable().await.unwrap();
+        // Straight into SlateDB, past the writer and its flusher.
+        storage.db.put(&key, &garbage).await.unwrap();
+        storage.db.flush().await.unwrap();
     }
     assert!(is_backend_error(storage.load_stream_state(id).await));
     assert!(is_backend_error(storage.read_records(id, 0, 10, ALL).await));
@@ -162,7 +164,9 @@ async fn stored_names_that_break_the_naming_rules_are_errors() {
         (keys::basin_meta("Not_A_Basin"), codec::encode_basin_meta(&basin)),
         (keys::stream_meta("my-basin", ".."), codec::encode_stream_meta(&stream)),
     ] {
-        storage.db.put(&key, &value).await.unwrap().await_durable().await.unwrap();
+        // Straight into SlateDB, past the writer and its flusher.
+        storage.db.put(&key, &value).await.unwrap();
+        storage.db.flush().await.unwrap();
     }
     let all = PageRequest::new(String::new(), String::new(), None);
     assert!(matches!(storage.list_basins(&all).await, Err(StorageError::Backend(_))));

@@ -13,10 +13,13 @@
 //!    moves on to the next batch without waiting for durability.
 //! 3. [`PendingWrite::durable`] waits for the handle and then for
 //!    [`slatedb::WriteHandle::await_durable`], which resolves when SlateDB has
-//!    flushed the WAL containing the batch to object storage. SlateDB flushes
-//!    the WAL every `flush_interval` (or sooner when it fills up), so many
-//!    batches in flight share one object-store PUT: appends pipeline across
-//!    flushes instead of paying a flush each.
+//!    flushed the WAL containing the batch to object storage.
+//! 4. The flusher task (group commit) flushes the WAL as soon as a write is
+//!    waiting, but starts flushes at least `flush_spacing` apart: an idle
+//!    server acknowledges a lone append after one flush, without waiting for
+//!    a timer, while under load every batch written during a flush (or
+//!    during the spacing) shares the next object-store PUT. SlateDB's own
+//!    flush timer is off (see [`super::SlateStorage::open_on`]).
 //!
 //! Failures never produce a false acknowledgement:
 //! - A batch SlateDB refuses fails its [`PendingWrite`]. If the batch was a
@@ -32,11 +35,14 @@
 //! SlateDB's backpressure (`max_unflushed_bytes`), which holds the writer task
 //! back, and the server's admission of append bytes upstream.
 
-use std::{collections::HashSet, sync::Arc};
+use std::{collections::HashSet, sync::Arc, time::Duration};
 
 use lite_domain::storage::StreamId;
 use slatedb::{Db, WriteBatch, WriteHandle};
-use tokio::sync::{mpsc, oneshot};
+use tokio::{
+    sync::{mpsc, oneshot},
+    time::Instant,
+};
 
 use super::error::SlateError;
 
@@ -67,9 +73,14 @@ impl PendingWrite {
 }
 
 impl Writer {
-    pub fn spawn(db: Arc<Db>) -> Self {
+    /// Starts the writer and flusher tasks; flushes start at least
+    /// `flush_spacing` apart.
+    pub fn spawn(db: Arc<Db>, flush_spacing: Duration) -> Self {
         let (queue, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run(db, rx));
+        // One pending wake-up is enough: a flush covers every write before it.
+        let (wake, wakes) = mpsc::channel(1);
+        tokio::spawn(flush_on_demand(db.clone(), wakes, flush_spacing));
+        tokio::spawn(run(db, rx, wake));
         Self { queue }
     }
 
@@ -91,7 +102,7 @@ impl Writer {
     }
 }
 
-async fn run(db: Arc<Db>, mut rx: mpsc::UnboundedReceiver<Command>) {
+async fn run(db: Arc<Db>, mut rx: mpsc::UnboundedReceiver<Command>, wake_flusher: mpsc::Sender<()>) {
     // Streams whose last append failed; bounded by the number of streams.
     let mut failed: HashSet<StreamId> = HashSet::new();
     while let Some(command) = rx.recv().await {
@@ -102,6 +113,10 @@ async fn run(db: Arc<Db>, mut rx: mpsc::UnboundedReceiver<Command>) {
                     continue;
                 }
                 let result = db.write(batch).await.map_err(SlateError::from);
+                if result.is_ok() {
+                    // Full means a wake-up is already pending.
+                    let _ = wake_flusher.try_send(());
+                }
                 if let Err(e) = &result {
                     tracing::error!(stream_id = stream.map(|id| id.0), error = %e, "storage write failed");
                     if let Some(id) = stream {
@@ -118,4 +133,17 @@ async fn run(db: Arc<Db>, mut rx: mpsc::UnboundedReceiver<Command>) {
         }
     }
     tracing::debug!("storage writer stopped");
+}
+
+/// Flushes the WAL whenever the writer reports a write, until the writer
+/// stops. A failed flush is fatal to SlateDB and fails every write waiting
+/// for durability, so there is nothing to retry here.
+async fn flush_on_demand(db: Arc<Db>, mut wakes: mpsc::Receiver<()>, spacing: Duration) {
+    while wakes.recv().await.is_some() {
+        let started = Instant::now();
+        if let Err(e) = db.flush().await {
+            tracing::warn!(error = %e, "WAL flush failed");
+        }
+        tokio::time::sleep_until(started + spacing).await;
+    }
 }
