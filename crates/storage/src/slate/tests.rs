@@ -69,6 +69,19 @@ async fn an_acknowledged_append_is_already_in_object_storage() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lone_append_is_flushed_at_once_not_after_the_flush_interval() {
+    // Group commit: the interval only spaces flushes apart. With a timer of
+    // an hour this append would wait an hour; the timeout only guards
+    // against a hang.
+    let settings =
+        SlateSettings { flush_interval: Some(Duration::from_secs(3600)), ..default_settings(&StoreKind::Memory) };
+    let storage = open(Arc::new(InMemory::new()), settings).await;
+    let (records, state) = batch(0, 3);
+    let ack = storage.append(StreamId(1), &records, &state, 0);
+    tokio::time::timeout(Duration::from_secs(60), ack).await.expect("acknowledged without the timer").unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_after_close_fail_instead_of_being_acknowledged() {
     let storage = open(Arc::new(InMemory::new()), default_settings(&StoreKind::Memory)).await;
     let (records, state) = batch(0, 3);
