@@ -11,7 +11,8 @@
 # Usage: e2e/run.sh [ts] [python] [cli] [browser]     (default: all suites)
 #
 # Environment:
-#   S2_LITE_BIN       server binary (default: target/debug/s2-lite, built if missing)
+#   S2_LITE_BIN       server binary (default: $CARGO_TARGET_DIR or target, then
+#                     debug/s2-lite; built if missing)
 #   E2E_REBUILD=1     run `cargo build -p lite-server` even if the binary exists
 #   S2_CLI            path of the `s2` CLI (default: `s2` on PATH)
 #   E2E_SUITE_TIMEOUT seconds one suite may take (default 600)
@@ -64,7 +65,7 @@ trap 'exit 143' TERM
 
 # --- the server -------------------------------------------------------------
 
-BIN="${S2_LITE_BIN:-$ROOT/target/debug/s2-lite}"
+BIN="${S2_LITE_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/debug/s2-lite}"
 if [ -z "${S2_LITE_BIN:-}" ] && { [ ! -x "$BIN" ] || [ "${E2E_REBUILD:-0}" = 1 ]; }; then
     log "building s2-lite"
     (cd "$ROOT" && cargo build -p lite-server) || {

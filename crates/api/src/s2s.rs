@@ -38,15 +38,12 @@ fn compression(headers: &HeaderMap) -> Compression {
     Compression::from_accept_encoding(headers.get(header::ACCEPT_ENCODING).and_then(|v| v.to_str().ok()))
 }
 
-fn session_response(frames: mpsc::Receiver<Bytes>) -> Response {
-    let body = futures::stream::unfold(frames, |mut rx| async move {
-        rx.recv().await.map(|frame| (Ok::<_, std::convert::Infallible>(frame), rx))
-    });
+fn session_response(body: Body) -> Response {
     Response::builder()
         .header(header::CONTENT_TYPE, "s2s/proto")
         .header(header::CACHE_CONTROL, "no-cache, no-transform")
         .header("x-accel-buffering", "no")
-        .body(Body::from_stream(body))
+        .body(body)
         .unwrap_or_default()
 }
 
@@ -63,29 +60,27 @@ pub async fn read_session(
 ) -> ApiResult<Response> {
     let compression = compression(headers);
     let session = service.read(&basin, &stream, request).await?;
-    let (tx, rx) = mpsc::channel(OUTBOUND_FRAMES);
-    tokio::spawn(async move {
-        let mut outputs = std::pin::pin!(session.into_stream());
-        while let Some(output) = outputs.next().await {
-            let frame = match output {
-                Ok(ReadOutput::Batch { records, tail }) => {
-                    encode_message(&read_batch_proto(&records, tail).encode_to_vec(), compression)
-                }
-                Ok(ReadOutput::Heartbeat(tail)) => {
-                    let heartbeat = proto::ReadBatch { records: Vec::new(), tail: Some(tail.into()) };
-                    encode_message(&heartbeat.encode_to_vec(), compression)
-                }
-                Err(e) => {
-                    let _ = tx.send(terminal(e.into())).await;
-                    return;
-                }
-            };
-            if tx.send(frame).await.is_err() {
-                return;
+    // Frames are encoded as the body is polled, on the connection's task:
+    // no task and channel per session between the reader and the socket.
+    let frames = session.into_stream().scan(false, move |ended, output| {
+        let frame = match output {
+            _ if *ended => None,
+            Ok(ReadOutput::Batch { records, tail }) => {
+                Some(encode_message(&read_batch_proto(&records, tail).encode_to_vec(), compression))
             }
-        }
+            Ok(ReadOutput::Heartbeat(tail)) => {
+                let heartbeat = proto::ReadBatch { records: Vec::new(), tail: Some(tail.into()) };
+                Some(encode_message(&heartbeat.encode_to_vec(), compression))
+            }
+            // The terminal frame ends the session.
+            Err(e) => {
+                *ended = true;
+                Some(terminal(e.into()))
+            }
+        };
+        futures::future::ready(frame.map(Ok::<_, std::convert::Infallible>))
     });
-    Ok(session_response(rx))
+    Ok(session_response(Body::from_stream(frames)))
 }
 
 pub async fn append_session(
@@ -99,7 +94,10 @@ pub async fn append_session(
     let session = service.append_session(&basin, &stream).await?;
     let (tx, rx) = mpsc::channel(OUTBOUND_FRAMES);
     tokio::spawn(run_append_session(session, body, tx, compression));
-    Ok(session_response(rx))
+    let frames = futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|frame| (Ok::<_, std::convert::Infallible>(frame), rx))
+    });
+    Ok(session_response(Body::from_stream(frames)))
 }
 
 /// A submitted batch waiting for its ack, holding its share of the
