@@ -13,7 +13,7 @@ use super::error::SlateError;
 /// e.g. `SL8_FLUSH_INTERVAL=10ms`; nested keys use `.`.
 pub const SETTINGS_ENV_PREFIX: &str = "SL8_";
 
-/// Least time between the starts of two WAL flushes when the object store is
+/// Least time between the end of one WAL flush and the next when the object store is
 /// S3: each flush is a PUT. (The `flush_interval` setting carries it; see
 /// the writer module for how flushes happen.)
 pub const S3_FLUSH_INTERVAL_MS: u64 = 50;

@@ -15,7 +15,8 @@
 //!    [`slatedb::WriteHandle::await_durable`], which resolves when SlateDB has
 //!    flushed the WAL containing the batch to object storage.
 //! 4. The flusher task (group commit) flushes the WAL as soon as a write is
-//!    waiting, but starts flushes at least `flush_spacing` apart: an idle
+//!    waiting, but leaves at least `flush_spacing` between the end of one
+//!    flush and the start of the next: an idle
 //!    server acknowledges a lone append after one flush, without waiting for
 //!    a timer, while under load every batch written during a flush (or
 //!    during the spacing) shares the next object-store PUT. SlateDB's own
@@ -39,10 +40,7 @@ use std::{collections::HashSet, sync::Arc, time::Duration};
 
 use lite_domain::storage::StreamId;
 use slatedb::{Db, WriteBatch, WriteHandle};
-use tokio::{
-    sync::{mpsc, oneshot},
-    time::Instant,
-};
+use tokio::sync::{mpsc, oneshot};
 
 use super::error::SlateError;
 
@@ -73,8 +71,8 @@ impl PendingWrite {
 }
 
 impl Writer {
-    /// Starts the writer and flusher tasks; flushes start at least
-    /// `flush_spacing` apart.
+    /// Starts the writer and flusher tasks; at least `flush_spacing` passes
+    /// between one flush and the next.
     pub fn spawn(db: Arc<Db>, flush_spacing: Duration) -> Self {
         let (queue, rx) = mpsc::unbounded_channel();
         // One pending wake-up is enough: a flush covers every write before it.
@@ -140,10 +138,11 @@ async fn run(db: Arc<Db>, mut rx: mpsc::UnboundedReceiver<Command>, wake_flusher
 /// for durability, so there is nothing to retry here.
 async fn flush_on_demand(db: Arc<Db>, mut wakes: mpsc::Receiver<()>, spacing: Duration) {
     while wakes.recv().await.is_some() {
-        let started = Instant::now();
         if let Err(e) = db.flush().await {
             tracing::warn!(error = %e, "WAL flush failed");
         }
-        tokio::time::sleep_until(started + spacing).await;
+        // Counted from the end of the flush, so that a slow store (an S3
+        // PUT takes tens of ms) sees fewer, larger flushes, not more.
+        tokio::time::sleep(spacing).await;
     }
 }
