@@ -62,23 +62,18 @@ pub async fn read_session(
     let session = service.read(&basin, &stream, request).await?;
     // Frames are encoded as the body is polled, on the connection's task:
     // no task and channel per session between the reader and the socket.
-    let frames = session.into_stream().scan(false, move |ended, output| {
-        let frame = match output {
-            _ if *ended => None,
+    // The session ends after an error, so its terminal frame is the last.
+    let frames = session.into_stream().map(move |output| {
+        Ok::<_, std::convert::Infallible>(match output {
             Ok(ReadOutput::Batch { records, tail }) => {
-                Some(encode_message(&read_batch_proto(&records, tail).encode_to_vec(), compression))
+                encode_message(&read_batch_proto(&records, tail).encode_to_vec(), compression)
             }
             Ok(ReadOutput::Heartbeat(tail)) => {
                 let heartbeat = proto::ReadBatch { records: Vec::new(), tail: Some(tail.into()) };
-                Some(encode_message(&heartbeat.encode_to_vec(), compression))
+                encode_message(&heartbeat.encode_to_vec(), compression)
             }
-            // The terminal frame ends the session.
-            Err(e) => {
-                *ended = true;
-                Some(terminal(e.into()))
-            }
-        };
-        futures::future::ready(frame.map(Ok::<_, std::convert::Infallible>))
+            Err(e) => terminal(e.into()),
+        })
     });
     Ok(session_response(Body::from_stream(frames)))
 }
