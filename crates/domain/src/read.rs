@@ -82,8 +82,17 @@ impl ReadEnd {
         self.count == Some(0) || self.bytes == Some(0)
     }
 
-    /// Whether the read may follow the tail at all.
+    /// Whether the read "can follow" (SEMANTICS §6.4): it has no count, bytes
+    /// or until bound, or it may wait. Only such a read may start at the
+    /// tail; others get 416 there. Unary reads are always bounded.
     pub fn may_follow(&self) -> bool {
+        !self.is_bounded() || self.wait_secs.is_some_and(|secs| secs > 0)
+    }
+
+    /// Whether the read waits at the tail for new records once it has caught
+    /// up. A session with no bound and `wait=0` may start at the tail but
+    /// ends as soon as it has caught up.
+    pub fn waits_at_tail(&self) -> bool {
         self.wait() != Some(Duration::ZERO)
     }
 
@@ -280,6 +289,23 @@ mod tests {
     }
 
     #[test]
+    fn an_unbounded_session_without_wait_starts_at_the_tail_and_does_not_wait() {
+        let tail = StreamPosition::new(5, 50);
+        let session = req(ReadStart::SeqNum(5), false, Some(0), None);
+        assert_eq!(decide_start(&session, tail), StartDecision::At(5));
+        assert_eq!(decide_start(&req(ReadStart::TailOffset(0), false, Some(0), None), tail), StartDecision::At(5));
+        let empty = StreamPosition::new(0, 0);
+        assert_eq!(decide_start(&req(ReadStart::SeqNum(0), false, Some(0), None), empty), StartDecision::At(0));
+        assert!(!session.end.waits_at_tail());
+        // A bound makes it one that cannot follow.
+        assert_eq!(decide_start(&req(ReadStart::SeqNum(5), false, Some(0), Some(3)), tail), StartDecision::BeyondTail);
+        // Past the tail is still past it.
+        assert_eq!(decide_start(&req(ReadStart::SeqNum(6), false, Some(0), None), tail), StartDecision::BeyondTail);
+        // Without a wait given it follows for ever.
+        assert!(ReadEnd::default().waits_at_tail());
+    }
+
+    #[test]
     fn a_read_that_may_wait_starts_at_the_tail() {
         let tail = StreamPosition::new(5, 50);
         assert_eq!(decide_start(&req(ReadStart::SeqNum(5), false, Some(3), Some(1)), tail), StartDecision::At(5));
@@ -385,36 +411,59 @@ mod tests {
         }
 
         #[test]
-        fn decide_start_never_starts_past_the_tail(
-            tail_seq in 0u64..100, tail_ts in 0u64..100, s in 0u64..200,
+        fn decide_start_matches_the_rule_as_written(
+            tail_seq in 0u64..20, tail_ts in 0u64..20, s in 0u64..40,
             kind in 0u8..3, clamp in any::<bool>(), wait in proptest::option::of(0u64..3),
+            count in proptest::option::of(0u64..3), until in proptest::option::of(0u64..30),
         ) {
             let start = match kind { 0 => ReadStart::SeqNum(s), 1 => ReadStart::Timestamp(s), _ => ReadStart::TailOffset(s) };
-            let request = req(start, clamp, wait, None);
+            let request = ReadRequest { start, clamp, end: ReadEnd { count, until, wait_secs: wait, bytes: None } };
             let tail = StreamPosition::new(tail_seq, tail_ts);
-            match decide_start(&request, tail) {
-                StartDecision::At(seq) => {
-                    prop_assert!(seq <= tail_seq);
-                    if seq == tail_seq { prop_assert!(request.end.may_follow()); }
+            // SEMANTICS §6.2-6.4, case by case.
+            let can_follow = (count.is_none() && until.is_none()) || wait.is_some_and(|w| w > 0);
+            let expected = if count == Some(0) {
+                StartDecision::Exhausted
+            } else if kind == 1 && s <= tail_ts {
+                StartDecision::AtTimestamp(s)
+            } else if kind == 1 {
+                if clamp && can_follow { StartDecision::At(tail_seq) } else { StartDecision::BeyondTail }
+            } else {
+                let seq = if kind == 0 { s } else { tail_seq.saturating_sub(s) };
+                if seq < tail_seq {
+                    StartDecision::At(seq)
+                } else if (seq == tail_seq || clamp) && can_follow {
+                    StartDecision::At(tail_seq)
+                } else {
+                    StartDecision::BeyondTail
                 }
-                StartDecision::AtTimestamp(ts) => prop_assert!(ts <= tail_ts),
-                StartDecision::BeyondTail | StartDecision::Exhausted => {}
-            }
+            };
+            prop_assert_eq!(decide_start(&request, tail), expected);
         }
 
         #[test]
-        fn a_budget_never_delivers_more_than_its_limits(
-            sizes in proptest::collection::vec(0usize..100, 0..60),
+        fn a_budget_delivers_exactly_the_prefix_within_its_limits(
+            records in proptest::collection::vec((0usize..100, 0u64..10), 0..60),
             count in proptest::option::of(0u64..40), bytes in proptest::option::of(0u64..3000),
+            until in proptest::option::of(0u64..10),
         ) {
-            let mut budget = ReadBudget::new(&ReadEnd { count, bytes, ..Default::default() });
+            let mut budget = ReadBudget::new(&ReadEnd { count, bytes, until, wait_secs: None });
             let mut out = Vec::new();
-            budget.take_batch(sizes.iter().enumerate().map(|(i, n)| rec(i as u64, 0, *n)), &mut out);
-            if let Some(c) = count { prop_assert!(out.len() as u64 <= c); }
-            let total: u64 = out.iter().map(SequencedRecord::metered_bytes).sum();
-            if let Some(b) = bytes { prop_assert!(total <= b); }
-            // What was delivered is a prefix.
-            for (i, r) in out.iter().enumerate() { prop_assert_eq!(r.seq_num, i as u64); }
+            let input: Vec<SequencedRecord> =
+                records.iter().enumerate().map(|(i, (n, ts))| rec(i as u64, *ts, *n)).collect();
+            let over = budget.take_batch(input.clone(), &mut out);
+            // The model: take records in order while each fits all limits.
+            let (mut taken, mut used, mut stopped) = (0u64, 0u64, false);
+            for r in &input {
+                let fits = count.is_none_or(|c| taken < c)
+                    && until.is_none_or(|u| r.timestamp < u)
+                    && bytes.is_none_or(|b| used + r.metered_bytes() <= b);
+                if !fits { stopped = true; break; }
+                taken += 1;
+                used += r.metered_bytes();
+            }
+            prop_assert_eq!(out, input[..taken as usize].to_vec());
+            let used_up = count == Some(taken) || bytes == Some(used);
+            prop_assert_eq!(over, stopped || used_up);
         }
     }
 }

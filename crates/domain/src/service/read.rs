@@ -103,7 +103,7 @@ impl Service {
             tail,
             budget: ReadBudget::new(&request.end),
             wait: request.end.wait(),
-            may_follow: request.end.may_follow(),
+            waits_at_tail: request.end.waits_at_tail(),
             live_rx: snapshot.live,
             live,
         };
@@ -147,7 +147,7 @@ struct Reader {
     tail: StreamPosition,
     budget: ReadBudget,
     wait: Option<Duration>,
-    may_follow: bool,
+    waits_at_tail: bool,
     live_rx: broadcast::Receiver<std::sync::Arc<LiveBatch>>,
 }
 
@@ -166,7 +166,7 @@ impl Reader {
     }
 
     async fn drive(&mut self, tx: &Outputs) -> Result<(), Error> {
-        if self.budget.is_exhausted() || self.catch_up(tx).await? == Flow::Done || !self.may_follow {
+        if self.budget.is_exhausted() || self.catch_up(tx).await? == Flow::Done || !self.waits_at_tail {
             return Ok(());
         }
         self.follow(tx).await
