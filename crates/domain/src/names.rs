@@ -25,6 +25,12 @@ pub enum NameError {
     StreamPrefixLength(usize),
     #[error("stream name must not be '.' or '..'")]
     StreamNameDots,
+    /// NUL is the one character the reference server refuses in stream names
+    /// and stream prefixes; other control characters are accepted there too.
+    #[error("stream name must not contain NUL bytes")]
+    StreamNameNul,
+    #[error("stream name prefix must not contain NUL bytes")]
+    StreamPrefixNul,
 }
 
 fn is_basin_char(b: u8) -> bool {
@@ -98,7 +104,8 @@ impl BasinNamePrefix {
     }
 }
 
-/// The name of a stream: 1–512 bytes of UTF-8, other than `.` and `..`.
+/// The name of a stream: 1–512 bytes of UTF-8 without NUL, other than `.`
+/// and `..`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct StreamName(String);
 
@@ -110,6 +117,9 @@ impl StreamName {
         }
         if name == "." || name == ".." {
             return Err(NameError::StreamNameDots);
+        }
+        if name.contains('\0') {
+            return Err(NameError::StreamNameNul);
         }
         Ok(Self(name))
     }
@@ -125,7 +135,8 @@ impl fmt::Display for StreamName {
     }
 }
 
-/// A prefix or `start_after` value for listing streams: up to 512 bytes.
+/// A prefix or `start_after` value for listing streams: up to 512 bytes
+/// without NUL.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct StreamNamePrefix(String);
 
@@ -134,6 +145,9 @@ impl StreamNamePrefix {
         let prefix = prefix.into();
         if prefix.len() > STREAM_NAME_BYTES_MAX {
             return Err(NameError::StreamPrefixLength(prefix.len()));
+        }
+        if prefix.contains('\0') {
+            return Err(NameError::StreamPrefixNul);
         }
         Ok(Self(prefix))
     }
@@ -181,6 +195,22 @@ mod tests {
         assert!(StreamNamePrefix::new("..").is_ok());
     }
 
+    #[test]
+    fn nul_is_refused_in_stream_names_and_prefixes_other_control_characters_are_not() {
+        assert_eq!(StreamName::new("a\0b"), Err(NameError::StreamNameNul));
+        assert_eq!(StreamName::new("\0"), Err(NameError::StreamNameNul));
+        assert_eq!(StreamNamePrefix::new("a\0"), Err(NameError::StreamPrefixNul));
+        // The reference accepts these; so do we.
+        for name in ["a\u{1}b", "tab\tx", "a\nb", "a\u{7f}b", "a\u{85}b"] {
+            assert!(StreamName::new(name).is_ok(), "{name:?}");
+            assert!(StreamNamePrefix::new(name).is_ok(), "{name:?}");
+        }
+        // Basin names never held control characters: the charset excludes them.
+        assert_eq!(BasinName::new("basin-\0-name"), Err(NameError::BasinNameCharset));
+        assert_eq!(BasinName::new("basin-\u{1}-name"), Err(NameError::BasinNameCharset));
+        assert_eq!(BasinNamePrefix::new("a\0"), Err(NameError::BasinNameCharset));
+    }
+
     proptest! {
         #[test]
         fn valid_basin_names_are_accepted(name in "[a-z0-9][a-z0-9-]{6,46}[a-z0-9]") {
@@ -195,6 +225,13 @@ mod tests {
                 && b[0] != b'-'
                 && b[b.len() - 1] != b'-';
             prop_assert_eq!(BasinName::new(name).is_ok(), expected);
+        }
+
+        #[test]
+        fn stream_name_acceptance_matches_the_rule(name in "[a.\\x00-\\x1f]{0,4}") {
+            let expected = !name.is_empty() && name != "." && name != ".." && !name.contains('\0');
+            prop_assert_eq!(StreamName::new(name.clone()).is_ok(), expected);
+            prop_assert_eq!(StreamNamePrefix::new(name.clone()).is_ok(), !name.contains('\0'));
         }
     }
 }

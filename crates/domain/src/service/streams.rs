@@ -33,8 +33,13 @@ pub(super) fn timestamp_rule(config: &StreamConfig) -> TimestampRule {
 }
 
 impl Service {
-    /// Lists a basin's streams; an unknown basin has none.
+    /// A page of a basin's streams. A basin that does not exist is an error
+    /// (the reference answers `404 basin_not_found` since s2-cli 0.43.3); one
+    /// being deleted still lists what is left.
     pub async fn list_streams(&self, basin: &BasinName, page: &PageRequest) -> Result<Page<StreamMeta>, Error> {
+        if self.storage.get_basin(basin).await?.is_none() {
+            return Err(Error::BasinNotFound(basin.clone()));
+        }
         Ok(self.storage.list_streams(basin, page).await?)
     }
 

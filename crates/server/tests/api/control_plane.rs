@@ -227,9 +227,45 @@ async fn control_plane_errors_carry_the_right_status_and_code() {
         let (got_status, got_code) = code(send(&t, req).await);
         assert_eq!((got_status, got_code.as_str()), (status, expected));
     }
-    // An unknown basin lists no streams.
+}
+
+#[tokio::test]
+async fn listing_streams_of_an_unknown_basin_is_basin_not_found() {
+    let t = TestServer::start().await;
     let (status, body) = send(&t, t.http.get(t.url("/v1/streams")).header("s2-basin", "missing-basin")).await;
-    assert_eq!((status, body), (200, json!({"streams": [], "has_more": false})));
+    assert_eq!((status, body["code"].as_str()), (404, Some("basin_not_found")));
+    // The official SDK sees the same.
+    let missing: s2_sdk::types::BasinName = "missing-basin".parse().unwrap();
+    let err = t.s2.basin(missing).list_streams(ListStreamsInput::new()).await.unwrap_err();
+    assert_eq!(server_code(&err), (404, "basin_not_found".to_owned()));
+}
+
+#[tokio::test]
+async fn nul_in_stream_names_is_refused_where_the_name_appears() {
+    let t = TestServer::start().await;
+    let (status, _) = send(&t, t.http.post(t.url("/v1/basins")).json(&json!({"basin": "nul-names"}))).await;
+    assert_eq!(status, 201);
+    let on = |req: reqwest::RequestBuilder| req.header("s2-basin", "nul-names");
+    let cases = [
+        (on(t.http.post(t.url("/v1/streams"))).json(&json!({"stream": "a\u{0}b"})), "bad_json"),
+        (on(t.http.get(t.url("/v1/streams/a%00b"))), "bad_path"),
+        (on(t.http.get(t.url("/v1/streams/a%00b/records/tail"))), "bad_path"),
+        (on(t.http.get(t.url("/v1/streams?prefix=a%00"))), "bad_query"),
+        (on(t.http.get(t.url("/v1/streams?start_after=a%00"))), "bad_query"),
+    ];
+    for (req, expected) in cases {
+        let (status, body) = send(&t, req).await;
+        assert_eq!((status, body["code"].as_str()), (400, Some(expected)));
+    }
+    // Other control characters are names like any other, as in the reference.
+    let (status, body) = send(&t, on(t.http.post(t.url("/v1/streams"))).json(&json!({"stream": "a\u{1}\tb"}))).await;
+    assert_eq!((status, body["name"].as_str()), (201, Some("a\u{1}\tb")));
+    // The official SDK refuses NUL in names before sending, so raw HTTP is
+    // the client here.
+    let basin = t.s2.basin("nul-names".parse().unwrap());
+    let listed = basin.list_streams(ListStreamsInput::new()).await.unwrap();
+    let names: Vec<String> = listed.values.iter().map(|s| s.name.to_string()).collect();
+    assert_eq!(names, vec!["a\u{1}\tb".to_owned()]);
 }
 
 #[tokio::test]
