@@ -162,6 +162,16 @@ async def test_read_session_with_zero_wait_ends_when_caught_up(basin):
     await stream.append(AppendInput(records=records(b"x", b"y", b"z")))
     got = await drain(stream.read_session(start=SeqNum(0), wait=0))
     assert [r.body for r in got] == [b"x", b"y", b"z"]
+    # From the tail too: nothing to read, and it ends instead of failing with
+    # 416 ("load the whole state" of a possibly empty stream).
+    assert await drain(stream.read_session(start=SeqNum(3), wait=0)) == []
+    assert await drain(stream.read_session(start=TailOffset(0), wait=0)) == []
+
+
+async def test_read_session_with_zero_wait_on_an_empty_stream_ends_at_once(basin):
+    await basin.create_stream("empty-catch-up")
+    stream = basin.stream("empty-catch-up")
+    assert await drain(stream.read_session(start=SeqNum(0), wait=0)) == []
 
 
 async def test_read_session_follows_while_appending(basin):
@@ -193,7 +203,9 @@ async def test_read_session_from_the_tail_sees_new_records(basin):
     reader = stream.read_session(start=TailOffset(0), wait=10)
     try:
         reading = asyncio.ensure_future(collect(reader, 2))
-        await asyncio.sleep(0.3)
+        # Append once the reader follows at the tail.
+        caught_up = await asyncio.wait_for(reader.caught_up(), 10)
+        assert caught_up.seq_num == 2
         await stream.append(AppendInput(records=records(b"new-0", b"new-1")))
         got = await reading
     finally:
@@ -232,10 +244,11 @@ async def test_unary_long_poll(basin):
     assert [(r.seq_num, r.body) for r in batch.records] == [(1, b"later")]
     assert batch.tail is not None and batch.tail.seq_num == 2
 
-    started = time.monotonic()
+    # Nothing arrives: the long-poll ends empty once its wait is over (not
+    # 416, as it would be without a wait), and the tail did not move.
     batch = await stream.read(start=SeqNum(2), wait=1)
     assert batch.records == []
-    assert time.monotonic() - started >= 0.9
+    assert (await stream.check_tail()).seq_num == 2
 
 
 async def test_append_session_fails_on_fencing_mismatch(basin):

@@ -195,6 +195,15 @@ for (const transport of TRANSPORTS) {
       assert.deepEqual(bodies(records), ["x", "y", "z"]);
     });
 
+    test("a read session with wait=0 and no bounds ends at once on an empty stream", async () => {
+      const handle = stream(`read-empty-${transport}`, { forceTransport: transport });
+      // The "load the whole state" pattern: from the start to the end, no
+      // waiting (the basin creates the stream on read).
+      const session = await handle.readSession({ start: { from: { seqNum: 0 } }, stop: { waitSecs: 0 } });
+      const records = await within(10_000, drain(session), "read session of an empty stream");
+      assert.deepEqual(records, []);
+    });
+
     test("a read session follows the tail while another session appends", async () => {
       const handle = stream(`follow-${transport}`, { forceTransport: transport });
       await appendLines(handle, ["before-0", "before-1"]);
@@ -202,10 +211,12 @@ for (const transport of TRANSPORTS) {
       const total = 2 + 30;
       const collected = within(20_000, take(reader, total), "following read session");
 
+      // Append once the reader follows at the tail, so that the new records
+      // arrive live.
+      const caughtUp = await within(10_000, reader.caughtUp(), "caught-up signal");
+      assert.equal(caughtUp.seqNum, 2);
       const writer = await handle.appendSession();
       for (let i = 0; i < 30; i++) {
-        // Spread the appends out so that most arrive while the reader follows.
-        if (i % 10 === 0) await sleep(100);
         await writer.submit(AppendInput.create([AppendRecord.string({ body: `live-${i}` })]));
       }
       await writer.close();
@@ -213,8 +224,8 @@ for (const transport of TRANSPORTS) {
       const records = await collected;
       assert.deepEqual(seqNums(records), range(0, total));
       assert.deepEqual(bodies(records), ["before-0", "before-1", ...range(0, 30).map((i) => `live-${i}`)]);
-      const tail = reader.lastObservedTail();
-      assert.ok(tail === undefined || tail.seqNum <= total);
+      // Live batches carry the tail: after the last one it is the end.
+      assert.equal(reader.lastObservedTail()?.seqNum, total);
       await reader.cancel();
     });
 
@@ -223,7 +234,8 @@ for (const transport of TRANSPORTS) {
       await appendLines(handle, ["old-0", "old-1", "old-2"]);
       const reader = await handle.readSession({ start: { from: { tailOffset: 0 } }, stop: { waitSecs: 10 } });
       const collected = within(15_000, take(reader, 2), "read session from the tail");
-      await sleep(200);
+      const caughtUp = await within(10_000, reader.caughtUp(), "caught-up signal");
+      assert.equal(caughtUp.seqNum, 3);
       await appendLines(handle, ["new-0", "new-1"]);
       const records = await collected;
       assert.deepEqual(seqNums(records), [3, 4]);

@@ -583,6 +583,23 @@ async fn sse_read_ends_as_soon_as_its_bytes_limit_is_used_up() {
     assert!(events[1].is_done());
 }
 
+/// A zero limit leaves nothing to deliver, so nothing to wait for: even
+/// with a long wait the session ends at once, without following the tail
+/// (no ping), wherever it starts.
+#[tokio::test]
+async fn sse_read_with_a_zero_limit_ends_without_following() {
+    let f = Fixture::new().await;
+    five_records(&f).await;
+    for start in ["seq_num=0", "seq_num=5", "seq_num=9", "tail_offset=0"] {
+        for limit in ["count=0", "bytes=0"] {
+            let query = format!("{start}&{limit}&wait=30");
+            let events = Events::open(f.get(&query)).await.all().await;
+            assert_eq!(events.len(), 1, "{query}: {events:?}");
+            assert!(events[0].is_done(), "{query}: {events:?}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn sse_follower_of_a_deleted_stream_gets_an_error_event_and_no_done() {
     let f = Fixture::new().await;
@@ -599,7 +616,7 @@ async fn sse_follower_of_a_deleted_stream_gets_an_error_event_and_no_done() {
     // Possibly records (such as a final trim) first, then the error, and nothing after it.
     let last = rest.last().unwrap_or_else(|| panic!("the session ended without an error event"));
     assert_eq!(last.event.as_deref(), Some("error"), "{rest:?}");
-    assert!(last.json()["code"].is_string(), "{last:?}");
+    assert_eq!(last.json()["code"], "stream_deletion_pending", "{last:?}");
     assert!(!rest.iter().any(Event::is_done), "{rest:?}");
 }
 
@@ -762,6 +779,39 @@ async fn s2s_read_sends_catch_up_batches_then_a_heartbeat_with_the_tail() {
     assert_eq!((seq_nums, batches[0].tail.clone()), (vec![3, 4], None));
     // The heartbeat on reaching the tail: no records, and the tail.
     assert_eq!(batches[1], proto::ReadBatch { records: vec![], tail: position(5, 5) });
+}
+
+/// A session with no bound and `wait=0` may start at the tail: it ends as
+/// soon as it has caught up, with nothing to wait for (no heartbeat), while
+/// a unary read there keeps its 416 (SEMANTICS §6.4; the reference does the
+/// same).
+#[tokio::test]
+async fn sessions_at_the_tail_without_wait_or_bounds_end_cleanly_and_unary_reads_get_416() {
+    let f = Fixture::new().await;
+    // On the empty stream, from the tail (however it is named) and clamped from past it.
+    for query in ["seq_num=0&wait=0", "tail_offset=0&wait=0", "wait=0", "seq_num=7&clamp=true&wait=0"] {
+        let events = Events::open(f.get(query)).await.all().await;
+        assert_eq!(events.len(), 1, "{query}: {events:?}");
+        assert!(events[0].is_done(), "{query}: {events:?}");
+        let resp = f.get(query).header(CONTENT_TYPE, S2S).timeout(Duration::from_secs(30)).send().await.unwrap();
+        assert_eq!((resp.status().as_u16(), content_type(&resp)), (200, S2S), "{query}");
+        assert_eq!(s2s_frames(&resp.bytes().await.unwrap()), [], "{query}: a normal end with no frame");
+    }
+    five_records(&f).await;
+    let events = Events::open(f.get("seq_num=5&wait=0")).await.all().await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert!(events[0].is_done());
+    // From before the tail: the records, then the end.
+    let events = Events::open(f.get("seq_num=3&wait=0")).await.all().await;
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert_eq!(events[0].json(), json!({"records": sse_records(3..5)}));
+    assert!(events[1].is_done());
+    let tail = json!({"tail": {"seq_num": 5, "timestamp": 5}});
+    // Unary reads and bounded sessions cannot follow: 416 at the tail; so is
+    // a start past the tail without clamp.
+    assert_eq!(send(f.get("seq_num=5&wait=0")).await, (416, tail.clone()));
+    assert_eq!(send(f.get("seq_num=5&wait=0&count=3").header("accept", EVENT_STREAM)).await, (416, tail.clone()));
+    assert_eq!(send(f.get("seq_num=6&wait=0").header("accept", EVENT_STREAM)).await, (416, tail));
 }
 
 /// A browser's `EventSource` cannot set headers: it names the basin as the

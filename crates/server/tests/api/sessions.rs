@@ -18,7 +18,7 @@ use s2_sdk::{
 
 use crate::{
     common::{basin_name, sdk_config, TestServer},
-    data_plane::{batch, bodies, from_seq, new_stream, records},
+    data_plane::{batch, bodies, from_seq, new_stream, records, seq_nums},
 };
 
 const PATIENCE: Duration = Duration::from_secs(20);
@@ -139,7 +139,9 @@ async fn append_session_stops_at_a_failed_match_seq_num_and_applies_nothing_afte
     for ticket in later.into_iter().flatten() {
         assert!(within("later ack", ticket).await.is_err());
     }
-    assert!(within("close", session.close()).await.is_err());
+    // Closing reports the failure that ended the session.
+    let closed = within("close", session.close()).await.unwrap_err();
+    assert!(matches!(session_error_condition(closed), AppendConditionFailed::SeqNumMismatch(3)));
     assert_eq!(stream.check_tail().await.unwrap().seq_num, 3);
     assert_eq!(read_all(&stream).await, ["a", "b", "c"]);
 }
@@ -211,32 +213,38 @@ async fn read_session_follows_the_tail_while_another_task_appends() {
     let stream = new_stream(&t).await;
     stream.append(batch((0..5).map(|i| format!("pre{i}")))).await.unwrap();
     let mut session = stream.read_session(from_seq(0), ReadSessionConfig::new()).await.unwrap();
+    let first = within("catch-up batch", session.next()).await.unwrap().unwrap();
+    assert_eq!((seq_nums(&first), first.tail), ((0..5).collect::<Vec<_>>(), None), "served from storage");
+    // Append only once the session follows at the tail (its heartbeat).
+    let caught_up = session.caught_up();
+    let tail = within("caught up", async {
+        tokio::select! {
+            tail = caught_up => tail.unwrap(),
+            next = session.next() => panic!("unexpected session item {next:?}"),
+        }
+    })
+    .await;
+    assert_eq!(tail.seq_num, 5);
 
     let writer = {
         let stream = stream.clone();
         tokio::spawn(async move {
             for i in 0..20 {
                 stream.append(batch((0..3).map(|k| format!("w{i}-{k}")))).await.unwrap();
-                tokio::time::sleep(Duration::from_millis(10)).await;
             }
         })
     };
-    let expected: Vec<Bytes> = (0..5)
-        .map(|i| Bytes::from(format!("pre{i}")))
-        .chain((0..20).flat_map(|i| (0..3).map(move |k| Bytes::from(format!("w{i}-{k}")))))
-        .collect();
+    let expected: Vec<Bytes> = (0..20).flat_map(|i| (0..3).map(move |k| Bytes::from(format!("w{i}-{k}")))).collect();
     let mut seen = Vec::new();
-    let mut live_batches = 0;
     within("following", async {
         while seen.len() < expected.len() {
             let batch: ReadBatch = session.next().await.expect("session ended").unwrap();
             assert!(!batch.records.is_empty(), "the SDK hides empty batches");
-            if let Some(tail) = batch.tail {
-                live_batches += 1;
-                assert!(tail.seq_num > batch.records.last().unwrap().seq_num);
-            }
+            // Every record appended while following arrives live, with the tail.
+            let tail = batch.tail.expect("a live batch carries the tail");
+            assert!(tail.seq_num > batch.records.last().unwrap().seq_num);
             for r in batch.records {
-                assert_eq!(r.seq_num, seen.len() as u64, "records arrive in order without gaps");
+                assert_eq!(r.seq_num, 5 + seen.len() as u64, "records arrive in order without gaps");
                 seen.push(r.body);
             }
         }
@@ -244,7 +252,6 @@ async fn read_session_follows_the_tail_while_another_task_appends() {
     .await;
     writer.await.unwrap();
     assert_eq!(seen, expected);
-    assert!(live_batches > 0, "records appended while following arrive as live batches");
 }
 
 #[tokio::test]
@@ -291,17 +298,25 @@ async fn read_session_with_limits_ends_once_they_are_reached() {
         collect(ReadStop::new().with_limits(ReadLimits::new().with_count(100))).await,
         (0..10).collect::<Vec<_>>()
     );
-    // With a wait, records appended meanwhile count towards the limit.
-    let writer = {
-        let stream = stream.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            stream.append(batch(["x", "y", "z"])).await.unwrap();
-        })
-    };
+    // With a wait, records appended meanwhile count towards the limit: once
+    // the session follows at the tail, three more arrive and it takes two.
     let stop = ReadStop::new().with_limits(ReadLimits::new().with_count(12)).with_wait(10);
-    assert_eq!(collect(stop).await, (0..12).collect::<Vec<_>>());
-    writer.await.unwrap();
+    let mut session = stream.read_session(from_seq(0).with_stop(stop), ReadSessionConfig::new()).await.unwrap();
+    let mut got = seq_nums(&within("catch-up batch", session.next()).await.unwrap().unwrap());
+    assert_eq!(got, (0..10).collect::<Vec<_>>());
+    let caught_up = session.caught_up();
+    within("caught up", async {
+        tokio::select! {
+            tail = caught_up => assert_eq!(tail.unwrap().seq_num, 10),
+            next = session.next() => panic!("unexpected session item {next:?}"),
+        }
+    })
+    .await;
+    stream.append(batch(["x", "y", "z"])).await.unwrap();
+    while let Some(batch) = within("bounded session", session.next()).await {
+        got.extend(seq_nums(&batch.unwrap()));
+    }
+    assert_eq!(got, (0..12).collect::<Vec<_>>());
 }
 
 #[tokio::test]
@@ -309,12 +324,37 @@ async fn read_session_ends_as_soon_as_its_bytes_limit_is_used_up_at_the_tail() {
     let t = TestServer::start().await;
     let stream = new_stream(&t).await;
     stream.append(batch(["aa", "bb"])).await.unwrap(); // 10 metered bytes each
-                                                       // With a long wait, only ending once the limit is used up finishes in time.
     let stop = ReadStop::new().with_limits(ReadLimits::new().with_bytes(20)).with_wait(60);
-    let session = stream.read_session(from_seq(0).with_stop(stop), ReadSessionConfig::new()).await.unwrap();
-    let batches: Vec<Result<ReadBatch, ReadSessionError>> = within("bytes-bounded session", session.collect()).await;
-    let got: Vec<Bytes> = batches.into_iter().flat_map(|b| b.unwrap().records).map(|r| r.body).collect();
+    let mut session = stream.read_session(from_seq(0).with_stop(stop), ReadSessionConfig::new()).await.unwrap();
+    let mut got = Vec::new();
+    while let Some(batch) = within("bytes-bounded session", session.next()).await {
+        got.extend(bodies(&batch.unwrap()));
+    }
     assert_eq!(got, ["aa", "bb"]);
+    // It never followed the tail: a following session gets a heartbeat with
+    // the tail there, which is what marks it caught up.
+    assert!(!session.is_caught_up(), "the session waited at the tail");
+}
+
+/// A "read the whole stream" session (no bounds, `wait=0`) on an empty
+/// stream starts at the tail and ends normally instead of failing with 416.
+#[tokio::test]
+async fn read_session_without_wait_or_bounds_ends_at_the_tail_even_on_an_empty_stream() {
+    let t = TestServer::start().await;
+    let stream = new_stream(&t).await;
+    let read_whole = || {
+        let stream = stream.clone();
+        async move {
+            let stop = ReadStop::new().with_wait(0);
+            let session = stream.read_session(from_seq(0).with_stop(stop), ReadSessionConfig::new()).await.unwrap();
+            let batches: Vec<Result<ReadBatch, ReadSessionError>> =
+                within("whole-stream session", session.collect()).await;
+            batches.into_iter().flat_map(|b| bodies(&b.unwrap())).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(read_whole().await, Vec::<Bytes>::new());
+    stream.append(batch(["a", "b"])).await.unwrap();
+    assert_eq!(read_whole().await, ["a", "b"]);
 }
 
 #[tokio::test]
@@ -354,8 +394,10 @@ async fn read_session_following_a_deleted_stream_ends_with_an_error() {
     .await;
     basin.delete_stream(DeleteStreamInput::new(name)).await.unwrap();
     match within("end of session", session.next()).await {
-        Some(Err(_)) => {}
-        other => panic!("expected the session to fail, got {other:?}"),
+        Some(Err(ReadSessionError::Read(s2_sdk::error::ReadError::Request(RequestError::Server(e))))) => {
+            assert_eq!((e.status.as_u16(), e.code.as_str()), (409, "stream_deletion_pending"));
+        }
+        other => panic!("expected the session to fail with stream_deletion_pending, got {other:?}"),
     }
 }
 
