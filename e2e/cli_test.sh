@@ -101,6 +101,12 @@ test_control_plane() {
         "$(s2 list-streams "s2://$BASIN/cp/" | awk '{print $1}')"
     s2 get-stream-config "s2://$BASIN/cp/two" | grep -q '1day' || fail "retention of 1 day not shown"
     s2 delete-stream "s2://$BASIN/cp/two"
+    # Gone: its config is no longer found, and only the other one is listed.
+    wait_until 20 sh -c "! timeout 10 '$S2' get-stream-config 's2://$BASIN/cp/two' >/dev/null 2>&1" ||
+        fail "cp/two still has a config after deletion"
+    s2 get-stream-config "s2://$BASIN/cp/two" 2>&1 | grep -qi 'not found' ||
+        fail "get-stream-config of a deleted stream: $(s2 get-stream-config "s2://$BASIN/cp/two" 2>&1)"
+    expect_eq "list-streams after delete" "s2://$BASIN/cp/one" "$(s2 list-streams "s2://$BASIN/cp/" | awk '{print $1}')"
 }
 
 test_append_and_read_back() {
@@ -240,7 +246,11 @@ test_trim() {
     expect_eq "after trim" "$(seq_lines 4 9)" "$(s2 read "$uri" --seq-num 0 --count 6)"
     # The trim point never moves backwards.
     s2 trim "$uri" 2
-    sleep 0.5
+    # A record appended after the trim command: once it is readable, the
+    # command before it has been applied.
+    echo "after" | s2 append "$uri"
+    s2 check-tail "$uri" | grep -Eq '^13 @ ' || fail "check-tail after the second trim: $(s2 check-tail "$uri")"
+    expect_eq "the record after the trim" "after" "$(s2 read "$uri" --seq-num 12 --count 1)"
     first_seq_num_is "$uri" 4 || fail "a lower trim point took effect"
 }
 
@@ -271,8 +281,14 @@ test_bench() {
 
 test_delete_basin() {
     s2 delete-basin "$BASIN"
-    wait_until 20 sh -c "! timeout 10 '$S2' ls | grep -qx '$BASIN'" ||
-        fail "basin $BASIN still listed after deletion"
+    # `ls` itself must succeed: a failing `ls` lists nothing either.
+    basin_unlisted() {
+        local listed
+        listed="$(s2 ls)" || return 1
+        ! grep -qx "$BASIN" <<<"$listed"
+    }
+    wait_until 20 basin_unlisted || fail "basin $BASIN still listed after deletion (or ls failed)"
+    s2 ls >/dev/null || fail "ls failed"
 }
 
 for t in \

@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # End-to-end tests of s2-lite with the official, unchanged clients: the
-# TypeScript SDK, the Python SDK and the `s2` CLI.
+# TypeScript SDK, the Python SDK, the `s2` CLI and a browser's EventSource;
+# and `diffprobe`, which compares s2-lite's HTTP answers with the reference
+# server's (`s2 lite`).
 #
 # Starts one s2-lite on 127.0.0.1 (ephemeral port), points every client at it
 # through S2_ACCOUNT_ENDPOINT / S2_BASIN_ENDPOINT / S2_ACCESS_TOKEN, runs each
 # suite whose client is available, stops the server and prints
 #   e2e: N passed, M failed, K skipped
-# as its last line. Exits non-zero when any test failed.
+# as its last line. Exits non-zero when any test failed. Under CI (CI=true)
+# a suite whose client is missing counts as failed, not skipped.
 #
-# Usage: e2e/run.sh [ts] [python] [cli] [browser]     (default: all suites)
+# Usage: e2e/run.sh [ts] [python] [cli] [browser] [diffprobe]   (default: all)
 #
 # Environment:
 #   S2_LITE_BIN       server binary (default: $CARGO_TARGET_DIR or target, then
@@ -17,6 +20,9 @@
 #   S2_CLI            path of the `s2` CLI (default: `s2` on PATH)
 #   E2E_SUITE_TIMEOUT seconds one suite may take (default 600)
 #   E2E_KEEP_LOG=1    print the whole server log at the end (RUST_LOG is passed on)
+#   DIFFPROBE         path of diffprobe.py (default: ../shared/tools/diffprobe.py
+#                     beside the repository)
+#   CI=true           a skipped suite fails the run
 set -uo pipefail
 
 E2E_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -26,7 +32,7 @@ SUITE_TIMEOUT="${E2E_SUITE_TIMEOUT:-600}"
 if [ "$#" -gt 0 ]; then
     SUITES=("$@")
 else
-    SUITES=(ts python cli browser)
+    SUITES=(ts python cli browser diffprobe)
 fi
 
 PASSED=0
@@ -147,9 +153,26 @@ tally() {
     FAILED=$((FAILED + failed))
 }
 
+# A suite that cannot run: skipped, except under CI, where it must run.
 skip() {
-    log "skipping $1: $2"
-    SKIPPED=$((SKIPPED + 1))
+    if [ "${CI:-}" = true ]; then
+        log "$1 cannot run under CI: $2"
+        FAILED=$((FAILED + 1))
+    else
+        log "skipping $1: $2"
+        SKIPPED=$((SKIPPED + 1))
+    fi
+}
+
+# Waits until a URL answers, while the process PID lives (30 s at most).
+await_url() {
+    local url="$1" pid="$2"
+    for _ in $(seq 1 300); do
+        kill -0 "$pid" 2>/dev/null || return 1
+        curl -fsS -o /dev/null --max-time 2 "$url" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    return 1
 }
 
 # --- suites -----------------------------------------------------------------
@@ -235,7 +258,12 @@ run_browser() {
     page_port="$(free_port)"
     (cd "$E2E_DIR/browser" && exec python3 -m http.server "$page_port" --bind 127.0.0.1 >/dev/null 2>&1) &
     page_pid=$!
-    sleep 1
+    if ! await_url "http://127.0.0.1:$page_port/eventsource.html" "$page_pid"; then
+        kill "$page_pid" 2>/dev/null || true
+        log "browser: the page server did not start"
+        tally browser 0 0 1
+        return
+    fi
     dom="$(timeout 60 "$chromium" --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
         --disable-background-networking --disable-component-update --disable-sync \
         --user-data-dir="$WORK/chromium" --virtual-time-budget=5000 --dump-dom \
@@ -251,12 +279,57 @@ run_browser() {
     tally browser 0 "$passed" "$failed"
 }
 
+# diffprobe: the same HTTP requests to the reference server (`s2 lite`, in
+# memory) and to a fresh s2-lite; each differing case is a failure unless its
+# step is listed in e2e/diffprobe-accepted.txt (explained in
+# docs/api-compatibility.md).
+run_diffprobe() {
+    local probe="${DIFFPROBE:-$ROOT/../shared/tools/diffprobe.py}" cli="${S2_CLI:-}"
+    if [ -z "$cli" ]; then
+        cli="$(command -v s2 || true)"
+    fi
+    if [ ! -f "$probe" ]; then
+        skip diffprobe "diffprobe.py not found at $probe (set DIFFPROBE)"
+        return
+    fi
+    if [ -z "$cli" ] || [ ! -x "$cli" ]; then
+        skip diffprobe "s2 CLI not found: it serves the reference (set S2_CLI or put s2 on PATH)"
+        return
+    fi
+    local ref_port ours_port ref_pid ours_pid out="$WORK/diffprobe.out" status accepted
+    ref_port="$(free_port)"
+    "$cli" lite --port "$ref_port" >"$WORK/reference.log" 2>&1 &
+    ref_pid=$!
+    ours_port="$(free_port)"
+    NO_COLOR=1 "$BIN" --host 127.0.0.1 --port "$ours_port" >"$WORK/diffprobe-server.log" 2>&1 &
+    ours_pid=$!
+    if ! await_url "http://127.0.0.1:$ref_port/health" "$ref_pid" \
+        || ! await_url "http://127.0.0.1:$ours_port/health" "$ours_pid"; then
+        log "diffprobe: a server did not start; reference log:"
+        tail -n 20 "$WORK/reference.log" >&2
+        kill "$ref_pid" "$ours_pid" 2>/dev/null
+        wait "$ref_pid" "$ours_pid" 2>/dev/null
+        tally diffprobe 1 0 1
+        return
+    fi
+    accepted="$(awk '!/^#/ && NF { print $1 }' "$E2E_DIR/diffprobe-accepted.txt" | paste -sd, -)"
+    timeout "$SUITE_TIMEOUT" python3 "$probe" "http://127.0.0.1:$ref_port" "http://127.0.0.1:$ours_port" \
+        --cases "$E2E_DIR/diffprobe-cases.json" ${accepted:+--accept "$accepted"} 2>&1 | tee "$out"
+    status=${PIPESTATUS[0]}
+    kill "$ref_pid" "$ours_pid" 2>/dev/null
+    wait "$ref_pid" "$ours_pid" 2>/dev/null
+    tally diffprobe "$status" \
+        "$(sed -n 's/^diffprobe: \([0-9]*\) passed, \([0-9]*\) failed$/\1/p' "$out" | tail -n 1)" \
+        "$(sed -n 's/^diffprobe: \([0-9]*\) passed, \([0-9]*\) failed$/\2/p' "$out" | tail -n 1)"
+}
+
 for suite in "${SUITES[@]}"; do
     case "$suite" in
         ts) run_ts ;;
         python) run_python ;;
         cli) run_cli ;;
         browser) run_browser ;;
+        diffprobe) run_diffprobe ;;
         *)
             log "unknown suite: $suite"
             FAILED=$((FAILED + 1))

@@ -16,7 +16,7 @@ fn main() -> ExitCode {
         Some("e2e") => e2e(),
         Some("bench") => bench(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask <ci|e2e|bench>\n  ci     fmt check, clippy -D warnings, all tests, e2e with official clients\n  e2e    only the end-to-end suites with the official clients\n  bench  the benchmark harness; `cargo xtask bench --help` for its flags");
+            eprintln!("usage: cargo xtask <ci|e2e|bench>\n  ci     prepare test clients, fmt check, clippy -D warnings, all tests (S3 ones on a local S3 API), e2e with official clients and diffprobe\n  e2e    only the end-to-end suites with the official clients\n  bench  the benchmark harness; `cargo xtask bench --help` for its flags");
             return ExitCode::from(2);
         }
     };
@@ -34,9 +34,14 @@ fn workspace_root() -> PathBuf {
 }
 
 fn run(program: &str, args: &[&str]) -> Result<(), String> {
+    run_with(program, args, &[])
+}
+
+fn run_with(program: &str, args: &[&str], envs: &[(String, String)]) -> Result<(), String> {
     eprintln!("xtask: running {program} {}", args.join(" "));
     let status = Command::new(program)
         .args(args)
+        .envs(envs.iter().map(|(k, v)| (k, v)))
         .current_dir(workspace_root())
         .status()
         .map_err(|e| format!("cannot run {program}: {e}"))?;
@@ -48,12 +53,51 @@ fn run(program: &str, args: &[&str]) -> Result<(), String> {
 }
 
 fn ci() -> Result<(), String> {
+    // The test clients first: a run without them would not check what CI
+    // checks, so a missing one fails here, by name.
+    run("bash", &[".ci/prepare.sh"])?;
     run("cargo", &["fmt", "--all", "--check"])?;
     run("cargo", &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
+    // Tests that need an S3 API are ignored here (reported as such) ...
     run("cargo", &["test", "--workspace"])?;
+    // ... and run on their own against a local one.
+    s3_tests()?;
     e2e()?;
     // The benchmark harness, tiny, so that it cannot rot (no figure is judged).
     bench(&["--smoke".to_owned(), "--memory-only".to_owned()])
+}
+
+/// The tests marked `#[ignore]` because they need an S3 API, run against a
+/// local S3 server (moto) started by `.ci/s3-server.sh`. A server that does
+/// not start fails the run; so do the tests if they do not find it.
+fn s3_tests() -> Result<(), String> {
+    eprintln!("xtask: starting a local S3 API (.ci/s3-server.sh)");
+    let out = Command::new("bash")
+        .arg(".ci/s3-server.sh")
+        .current_dir(workspace_root())
+        .output()
+        .map_err(|e| format!("cannot run .ci/s3-server.sh: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "the local S3 API did not start ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    let envs: Vec<(String, String)> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|line| line.strip_prefix("export ")?.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    let pid = envs.iter().find(|(k, _)| k == "LITE_TEST_S3_PID").map(|(_, v)| v.clone());
+    let Some(pid) = pid else {
+        return Err(".ci/s3-server.sh printed no LITE_TEST_S3_PID".into());
+    };
+    // The S3 tests are the only ignored ones. The same `--workspace` build
+    // as the run before, so nothing is rebuilt.
+    let result = run_with("cargo", &["test", "--workspace", "--", "--ignored"], &envs);
+    let _ = Command::new("kill").arg(&pid).status();
+    result
 }
 
 fn e2e() -> Result<(), String> {
