@@ -17,3 +17,5 @@ pub use slate::{
 
 #[cfg(test)]
 mod kit;
+#[cfg(test)]
+mod test_store;

@@ -12,6 +12,7 @@ use lite_domain::{
     storage::{ReadChunk, Storage, StreamMeta},
 };
 use lite_storage::{settings_from_env, MemoryStorage, SlateStorage, StoreKind};
+use object_store::memory::InMemory;
 use s2_sdk::{
     error::RequestError,
     types::{
@@ -171,14 +172,14 @@ async fn a_deleted_stream_can_be_recreated_without_its_old_records() {
 
 #[tokio::test]
 async fn a_basin_deletion_interrupted_by_a_crash_finishes_after_restart() {
-    let dir = tempfile::tempdir().unwrap();
-    let kind = StoreKind::Local(dir.path().to_path_buf());
-    let open = || async {
-        let storage = SlateStorage::open(kind.clone(), "", settings_from_env(&kind).unwrap()).await.unwrap();
+    let store = Arc::new(InMemory::new());
+    let open = |store: Arc<InMemory>| async move {
+        let settings = settings_from_env(&StoreKind::Memory).unwrap();
+        let storage = SlateStorage::open_on(store, "", settings).await.unwrap();
         Arc::new(storage) as Arc<dyn Storage>
     };
 
-    let storage = open().await;
+    let storage = open(store.clone()).await;
     let (service, _clock) = manual_service(storage.clone());
     let t = TestServer::start_with(service).await;
     t.s2.create_basin(CreateBasinInput::new("crashy-basin".parse().unwrap())).await.unwrap();
@@ -193,10 +194,13 @@ async fn a_basin_deletion_interrupted_by_a_crash_finishes_after_restart() {
     let mut meta = storage.get_basin(&name).await.unwrap().unwrap();
     meta.deleted_at_secs = Some(START_MS / 1000);
     storage.put_basin(&meta).await.unwrap();
+    // The crash: a new instance finds what object storage holds at this
+    // moment (a snapshot); the old one, never closed, cannot add to it.
+    let snapshot = Arc::new(store.fork());
     drop(t);
     drop(storage);
 
-    let storage = open().await;
+    let storage = open(snapshot).await;
     let (service, _clock) = manual_service(storage.clone());
     let t = TestServer::start_with(service.clone()).await;
     // Still deleting after the restart: the name cannot be reused yet.

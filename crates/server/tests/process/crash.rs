@@ -1,6 +1,19 @@
 //! Crash safety: kill -9 the server at random moments of a concurrent
 //! append load on local disk; after each restart every acknowledged record
 //! is there with its seq num, and nothing that was never sent is.
+//!
+//! This is process-crash durability only: kill -9 ends the process, but the
+//! OS page cache keeps what it wrote and hands it to the next process, so a
+//! server that acknowledged before `fsync` would pass here too. Power-loss
+//! durability rests on the local store fsyncing each file and its directory
+//! before a put returns (`LocalFileSystem::with_fsync(true)`; checked by
+//! `the_local_store_fsyncs_every_write` in lite-storage) and on SlateDB
+//! acknowledging a write only after its WAL put returned (checked, with a
+//! store cut off at the crash point, by the storage kit's
+//! `every_acknowledged_append_survives_a_crash` and by
+//! `an_acknowledged_append_is_already_in_object_storage`). Dropping unsynced
+//! pages for real needs a power cut or a fault-injecting file system, which
+//! this test suite does not have.
 
 use std::{
     collections::{hash_map::RandomState, HashMap, HashSet},

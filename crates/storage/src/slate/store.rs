@@ -123,11 +123,19 @@ mod tests {
     #[test]
     fn trimmed_data_is_collected_within_minutes_by_default() {
         let settings = default_settings(&StoreKind::Memory);
-        assert_eq!(settings.compactor_options.unwrap().checkpoint_lifetime, COMPACTION_CHECKPOINT_LIFETIME);
+        assert_eq!(settings.compactor_options.unwrap().checkpoint_lifetime, Duration::from_secs(60));
         let gc = settings.garbage_collector_options.unwrap();
         for directory in [gc.wal_options.unwrap(), gc.compacted_options.unwrap()] {
-            assert_eq!((directory.interval, directory.min_age), (Some(GC_INTERVAL), GC_MIN_AGE));
+            // Concrete bounds, not the constants: a minute each.
+            assert_eq!(
+                (directory.interval, directory.min_age),
+                (Some(Duration::from_secs(60)), Duration::from_secs(60))
+            );
         }
+        assert!(gc.boundary_files_enabled, "only the local file system turns boundary files off");
+        assert!(
+            !default_settings(&StoreKind::Local("x".into())).garbage_collector_options.unwrap().boundary_files_enabled
+        );
     }
 
     #[test]
@@ -149,5 +157,16 @@ mod tests {
         let root = dir.path().join("a/b");
         StoreKind::Local(root.clone()).object_store().unwrap();
         assert!(root.is_dir());
+    }
+
+    /// Power-loss durability on local disk rests on this: each put (a WAL
+    /// file, say) is fsynced with its directory before it returns, and so
+    /// before the append it holds is acknowledged.
+    #[test]
+    fn the_local_store_fsyncs_every_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StoreKind::Local(dir.path().to_path_buf()).object_store().unwrap();
+        let described = format!("{store:?}");
+        assert!(described.contains("fsync: true"), "{described}");
     }
 }

@@ -2,18 +2,9 @@
 //! acknowledgement, failures, corrupt data. The port's behaviour is checked
 //! by the kit.
 
-use std::{
-    fmt,
-    sync::{
-        atomic::{AtomicBool, Ordering},
-        Arc,
-    },
-    time::Duration,
-};
+use std::{sync::Arc, time::Duration};
 
-use async_trait::async_trait;
 use bytes::Bytes;
-use futures::stream::BoxStream;
 use lite_domain::{
     append::SequencingState,
     names::{BasinName, StreamName},
@@ -22,12 +13,10 @@ use lite_domain::{
     record::SequencedRecord,
     storage::{BasinMeta, ReadChunk, Storage, StorageError, StreamId, StreamMeta},
 };
-use object_store::{
-    memory::InMemory, path::Path, CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta,
-    ObjectStore, PutMultipartOptions, PutOptions, PutPayload, PutResult,
-};
+use object_store::{memory::InMemory, ObjectStore};
 
 use super::{codec, default_settings, keys, SlateSettings, SlateStorage, StoreKind};
+use crate::test_store::TestStore;
 
 const PATH: &str = "db";
 const ALL: ReadChunk = ReadChunk { records_max: usize::MAX, metered_bytes_max: u64::MAX };
@@ -71,14 +60,21 @@ async fn an_acknowledged_append_is_already_in_object_storage() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lone_append_is_flushed_at_once_not_after_the_flush_interval() {
     // Group commit: the interval only spaces flushes apart. With a timer of
-    // an hour this append would wait an hour; the timeout only guards
-    // against a hang.
+    // an hour, the WAL write that makes this append durable must have been
+    // made by the time it is acknowledged (the timeout only guards against a
+    // hang).
+    let store = Arc::new(TestStore::new(Arc::new(InMemory::new())));
     let settings =
         SlateSettings { flush_interval: Some(Duration::from_secs(3600)), ..default_settings(&StoreKind::Memory) };
-    let storage = open(Arc::new(InMemory::new()), settings).await;
+    let storage = open(store.clone(), settings).await;
+    let wal_puts_before = store.puts_containing("/wal/");
     let (records, state) = batch(0, 3);
     let ack = storage.append(StreamId(1), &records, &state, 0);
     tokio::time::timeout(Duration::from_secs(60), ack).await.expect("acknowledged without the timer").unwrap();
+    assert_eq!(store.puts_containing("/wal/"), wal_puts_before + 1, "one WAL object for the lone append");
+    // And it is the durable copy: a new instance on the store reads it.
+    let snapshot = open(store.inner(), default_settings(&StoreKind::Memory)).await;
+    assert_eq!(snapshot.read_records(StreamId(1), 0, u64::MAX, ALL).await.unwrap(), records);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -102,7 +98,7 @@ async fn writes_after_close_fail_instead_of_being_acknowledged() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_wal_flush_fails_the_append_and_every_later_one() {
-    let store = Arc::new(FlakyStore::new());
+    let store = Arc::new(TestStore::new(Arc::new(InMemory::new())));
     let settings = SlateSettings {
         flush_interval: Some(Duration::from_millis(20)),
         // Give up on the first error instead of retrying forever.
@@ -114,7 +110,7 @@ async fn a_failed_wal_flush_fails_the_append_and_every_later_one() {
     let (records, state) = batch(0, 5);
     storage.append(id, &records, &state, 0).await.unwrap();
 
-    store.fail_puts.store(true, Ordering::SeqCst);
+    store.refuse_writes(true);
     let acks: Vec<_> = (1..6)
         .map(|b| {
             let (records, state) = batch(b * 5, 5);
@@ -125,7 +121,7 @@ async fn a_failed_wal_flush_fails_the_append_and_every_later_one() {
         let result = tokio::time::timeout(Duration::from_secs(20), ack).await.expect("fails in time");
         assert!(result.is_err(), "an append that did not reach object storage was acknowledged");
     }
-    store.fail_puts.store(false, Ordering::SeqCst);
+    store.refuse_writes(false);
     let (records, state) = batch(30, 5);
     assert!(storage.append(id, &records, &state, 0).await.is_err(), "nothing is acknowledged after a gap");
 }
@@ -188,78 +184,6 @@ async fn stored_names_that_break_the_naming_rules_are_errors() {
 
 fn is_backend_error<T>(result: Result<T, StorageError>) -> bool {
     matches!(result, Err(StorageError::Backend(_)))
-}
-
-/// An in-memory object store whose writes can be made to fail.
-#[derive(Debug)]
-struct FlakyStore {
-    inner: InMemory,
-    fail_puts: AtomicBool,
-}
-
-impl FlakyStore {
-    fn new() -> Self {
-        Self { inner: InMemory::new(), fail_puts: AtomicBool::new(false) }
-    }
-
-    fn check(&self) -> object_store::Result<()> {
-        if self.fail_puts.load(Ordering::SeqCst) {
-            return Err(object_store::Error::Generic { store: "flaky", source: "injected write failure".into() });
-        }
-        Ok(())
-    }
-}
-
-impl fmt::Display for FlakyStore {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "FlakyStore")
-    }
-}
-
-#[async_trait]
-impl ObjectStore for FlakyStore {
-    async fn put_opts(
-        &self,
-        location: &Path,
-        payload: PutPayload,
-        opts: PutOptions,
-    ) -> object_store::Result<PutResult> {
-        self.check()?;
-        self.inner.put_opts(location, payload, opts).await
-    }
-
-    async fn put_multipart_opts(
-        &self,
-        location: &Path,
-        opts: PutMultipartOptions,
-    ) -> object_store::Result<Box<dyn MultipartUpload>> {
-        self.check()?;
-        self.inner.put_multipart_opts(location, opts).await
-    }
-
-    async fn get_opts(&self, location: &Path, options: GetOptions) -> object_store::Result<GetResult> {
-        self.inner.get_opts(location, options).await
-    }
-
-    fn delete_stream(
-        &self,
-        locations: BoxStream<'static, object_store::Result<Path>>,
-    ) -> BoxStream<'static, object_store::Result<Path>> {
-        self.inner.delete_stream(locations)
-    }
-
-    fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
-        self.inner.list(prefix)
-    }
-
-    async fn list_with_delimiter(&self, prefix: Option<&Path>) -> object_store::Result<ListResult> {
-        self.inner.list_with_delimiter(prefix).await
-    }
-
-    async fn copy_opts(&self, from: &Path, to: &Path, options: CopyOptions) -> object_store::Result<()> {
-        self.check()?;
-        self.inner.copy_opts(from, to, options).await
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
