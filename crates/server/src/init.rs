@@ -225,11 +225,16 @@ mod tests {
             "streams": [{"name": "events", "config": {"timestamping": {"mode": "arrival"}, "delete_on_empty": {"min_age": "10m"}}}]
         }]}))
         .unwrap();
-        spec.apply(&service).await.unwrap();
-        spec.apply(&service).await.unwrap();
         let basin = BasinName::new("init-basin").unwrap();
-        assert!(service.get_basin(&basin).await.unwrap().config.create_stream_on_append);
-        let stream = service.get_stream(&basin, &StreamName::new("events").unwrap()).await.unwrap();
+        let events = StreamName::new("events").unwrap();
+        spec.apply(&service).await.unwrap();
+        let first = (service.get_basin(&basin).await.unwrap(), service.get_stream(&basin, &events).await.unwrap());
+        spec.apply(&service).await.unwrap();
+        // The second apply changes nothing: the same metadata, in full.
+        let second = (service.get_basin(&basin).await.unwrap(), service.get_stream(&basin, &events).await.unwrap());
+        assert_eq!(first, second);
+        assert!(first.0.config.create_stream_on_append);
+        let stream = first.1;
         assert_eq!(stream.config.retention_policy, RetentionPolicy::Age(3600));
         assert_eq!(stream.config.timestamping_mode, TimestampingMode::Arrival);
         assert_eq!(stream.config.delete_on_empty_min_age_secs, 600);

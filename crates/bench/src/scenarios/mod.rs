@@ -255,12 +255,21 @@ mod tests {
 
     #[test]
     fn stamps_round_trip() {
+        // Clock readings taken around the stamp bound the time it carries.
+        let before = epoch().elapsed();
         let b = stamped_body(42, 256);
+        let after = epoch().elapsed();
         assert_eq!(b.len(), 256);
-        let (i, sent) = parse_stamp(&b).unwrap_or_default();
+        assert!(b[32..].iter().all(|&c| c == b'.'));
+        let (i, sent) = parse_stamp(&b).expect("a stamp");
         assert_eq!(i, 42);
-        assert!(since_stamp(sent) < Duration::from_secs(5));
+        let sent = Duration::from_nanos(sent);
+        assert!(before <= sent && sent <= after, "{before:?} <= {sent:?} <= {after:?}");
+        // The time since a stamp is measured on the same clock.
+        let waited = since_stamp(sent.as_nanos() as u64);
+        assert!(waited <= epoch().elapsed() - before, "{waited:?}");
         assert_eq!(parse_stamp(b"zz"), None);
+        assert_eq!(parse_stamp(&stamped_body(7, 10)[..20]), None);
     }
 
     #[test]

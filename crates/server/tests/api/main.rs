@@ -3,6 +3,7 @@
 //! raw HTTP where exact statuses and bodies matter.
 
 mod common;
+mod compression;
 mod concurrency;
 mod control_plane;
 mod data_plane;

@@ -10,6 +10,7 @@ use lite_server::{
 };
 use lite_storage::MemoryStorage;
 use s2_sdk::{
+    error::RequestError,
     types::{CreateBasinInput, ListBasinsInput, S2Endpoints},
     S2,
 };
@@ -38,6 +39,27 @@ async fn sdk_works_over_https_with_a_self_signed_certificate() {
     // Without skipping verification, the self-signed certificate is refused.
     let strict =
         S2::new(crate::common::sdk_config(addr).with_endpoints(S2Endpoints::for_endpoint(&endpoint).unwrap())).unwrap();
-    assert!(strict.list_basins(ListBasinsInput::new()).await.is_err());
+    let refused = strict.list_basins(ListBasinsInput::new()).await.unwrap_err();
+    assert!(matches!(refused, RequestError::Client(_)), "{refused:?}");
+    // The SDK does not say why; a TLS client that trusts no one does: the
+    // handshake fails on the certificate (its issuer is unknown), not on
+    // anything else on the way.
+    let handshake = tokio::task::spawn_blocking(move || {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(rustls::RootCertStore::empty())
+            .with_no_client_auth();
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        let mut tls = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+        let mut socket = std::net::TcpStream::connect(addr).unwrap();
+        tls.complete_io(&mut socket).map(|_| ())
+    })
+    .await
+    .unwrap();
+    let error = handshake.expect_err("an untrusted certificate was accepted");
+    let cause = error.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>());
+    assert_eq!(cause, Some(&rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer)), "{error:?}");
     drop(stop);
 }
