@@ -282,7 +282,9 @@ run_browser() {
 # diffprobe: the same HTTP requests to the reference server (`s2 lite`, in
 # memory) and to a fresh s2-lite; each differing case is a failure unless its
 # step is listed in e2e/diffprobe-accepted.txt (explained in
-# docs/api-compatibility.md).
+# docs/api-compatibility.md). `s2 lite` has no host flag: it listens on all
+# interfaces, on a free port, for the seconds the suite takes; it is probed
+# through 127.0.0.1 only and stopped by its PID.
 run_diffprobe() {
     local probe="${DIFFPROBE:-$ROOT/../shared/tools/diffprobe.py}" cli="${S2_CLI:-}"
     if [ -z "$cli" ]; then
