@@ -32,8 +32,8 @@ use lite_domain::{
     storage::{BasinMeta, DurableFuture, ReadChunk, Storage, StorageError, StreamId, StreamMeta},
 };
 use object_store::ObjectStore;
-use slatedb::{config::ScanOptions, Db, WriteBatch};
-use tokio::sync::RwLock;
+use slatedb::{config::ScanOptions, CloseReason, Db, DbStatus, WriteBatch};
+use tokio::sync::{watch, RwLock};
 
 pub use self::{
     error::SlateError,
@@ -54,6 +54,8 @@ const RECORD_READ_AHEAD_BYTES: usize = 256 * 1024;
 
 pub struct SlateStorage {
     db: Arc<Db>,
+    /// SlateDB's status, for health: set once it is fenced, closed or failed.
+    status: watch::Receiver<DbStatus>,
     writer: Writer,
     /// Makes "remove the stream meta if it still names this stream" (write
     /// side) atomic with respect to `put_stream` (read side, so that puts do
@@ -87,13 +89,12 @@ impl SlateStorage {
             .await
             .map_err(SlateError::from)?;
         let db = Arc::new(db);
-        Ok(Self { writer: Writer::spawn(db.clone(), flush_spacing), db, stream_meta_lock: RwLock::new(()) })
-    }
-
-    /// Flushes and closes the database. Writes submitted afterwards fail.
-    pub async fn close(&self) -> Result<(), StorageError> {
-        self.db.close().await.map_err(SlateError::from)?;
-        Ok(())
+        Ok(Self {
+            writer: Writer::spawn(db.clone(), flush_spacing),
+            status: db.subscribe(),
+            db,
+            stream_meta_lock: RwLock::new(()),
+        })
     }
 
     /// Writes `batch` after every earlier write and waits until it is durable.
@@ -388,5 +389,21 @@ impl Storage for SlateStorage {
         }
         self.write_durably(batch).await?;
         Ok(doomed.len())
+    }
+
+    fn health(&self) -> Result<(), StorageError> {
+        match self.status.borrow().close_reason {
+            None => Ok(()),
+            Some(CloseReason::Fenced) => Err(StorageError::Fenced),
+            Some(CloseReason::Clean) => Err(StorageError::Closed),
+            Some(reason) => Err(StorageError::Backend(format!("SlateDB stopped after a failure ({reason:?})"))),
+        }
+    }
+
+    /// Flushes the WAL and memtable and closes the database. Writes
+    /// submitted afterwards fail.
+    async fn close(&self) -> Result<(), StorageError> {
+        self.db.close().await.map_err(SlateError::from)?;
+        Ok(())
     }
 }
