@@ -30,6 +30,8 @@ pub enum ServerError {
     Storage(#[source] lite_domain::storage::StorageError),
     #[error("cannot listen on {addr}: {source}")]
     Listen { addr: SocketAddr, source: std::io::Error },
+    #[error("cannot close storage: {0}")]
+    Close(#[source] lite_domain::storage::StorageError),
     #[error("server failed: {0}")]
     Serve(std::io::Error),
     #[error("init file: {0}")]
