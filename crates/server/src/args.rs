@@ -29,6 +29,21 @@ pub struct Args {
     #[arg(long)]
     pub local_root: Option<PathBuf>,
 
+    /// S3 bucket for the write-ahead log, apart from the data (same AWS
+    /// settings as --bucket). Needs --bucket or --local-root.
+    #[arg(long, env = "S2LITE_WAL_BUCKET", conflicts_with = "wal_local_root")]
+    pub wal_bucket: Option<String>,
+
+    /// Directory for the write-ahead log on local disk, apart from the data:
+    /// appends are acknowledged once fsynced there. Needs --bucket or
+    /// --local-root.
+    #[arg(long, env = "S2LITE_WAL_LOCAL_ROOT")]
+    pub wal_local_root: Option<PathBuf>,
+
+    /// Key prefix inside the WAL bucket or WAL local root.
+    #[arg(long, default_value = "")]
+    pub wal_path: String,
+
     /// Serve HTTPS with a self-signed certificate.
     #[arg(long, conflicts_with_all = ["tls_cert", "tls_key"])]
     pub tls_self: bool,

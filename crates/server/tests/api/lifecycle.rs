@@ -174,7 +174,8 @@ async fn a_basin_deletion_interrupted_by_a_crash_finishes_after_restart() {
     let dir = tempfile::tempdir().unwrap();
     let kind = StoreKind::Local(dir.path().to_path_buf());
     let open = || async {
-        let storage = SlateStorage::open(kind.clone(), "", settings_from_env(&kind).unwrap()).await.unwrap();
+        let storage =
+            SlateStorage::open(kind.clone(), "", None, settings_from_env(&kind, None).unwrap()).await.unwrap();
         Arc::new(storage) as Arc<dyn Storage>
     };
 

@@ -1,18 +1,31 @@
 //! The binary on an S3 API: append, restart, read back. Runs when
 //! `LITE_TEST_S3_BUCKET` names a bucket on the endpoint the standard AWS
-//! variables point at (CI starts a local S3 server for it); skipped
-//! otherwise.
+//! variables point at (CI starts a local S3 server for it); skipped, saying
+//! so, otherwise, and failing under `CI=true`.
 
 use s2_sdk::types::{AppendInput, AppendRecord, AppendRecordBatch, BasinConfig, CreateBasinInput};
 
 use crate::harness::{read_all, Process};
 
+/// The bucket of the local S3 server (`eval "$(.ci/s3-server.sh)"`), or
+/// `None` when there is none and the test should skip. Under `CI=true` a
+/// missing bucket fails the test instead: CI must never pass it unrun.
+pub fn test_bucket(test: &str) -> Option<String> {
+    match std::env::var("LITE_TEST_S3_BUCKET") {
+        Ok(bucket) => Some(bucket),
+        Err(_) if std::env::var("CI").is_ok_and(|ci| ci == "true") => {
+            panic!("{test}: CI=true but LITE_TEST_S3_BUCKET is not set; start .ci/s3-server.sh")
+        }
+        Err(_) => {
+            eprintln!("SKIPPED {test}: LITE_TEST_S3_BUCKET is not set (eval \"$(.ci/s3-server.sh)\")");
+            None
+        }
+    }
+}
+
 #[tokio::test]
 async fn data_on_s3_survives_a_restart() {
-    let Ok(bucket) = std::env::var("LITE_TEST_S3_BUCKET") else {
-        eprintln!("skipped: LITE_TEST_S3_BUCKET is not set");
-        return;
-    };
+    let Some(bucket) = test_bucket("the S3 restart test") else { return };
     let prefix = format!("process-test-{}", std::process::id());
     let args = ["--bucket", bucket.as_str(), "--path", prefix.as_str()];
     let process = Process::start(&args, &[]).await;

@@ -102,7 +102,7 @@ mod slate_local {
         async fn open_in(dir: TempDir) -> Self {
             let kind = StoreKind::Local(dir.path().join("root"));
             let settings = default_settings(&kind);
-            let storage = SlateStorage::open(kind, PATH_PREFIX, settings).await.expect("open SlateDB");
+            let storage = SlateStorage::open(kind, PATH_PREFIX, None, settings).await.expect("open SlateDB");
             Self { dir, storage: Arc::new(storage) }
         }
     }
@@ -161,7 +161,7 @@ mod slate_s3 {
             let bucket = std::env::var(BUCKET_VAR).expect("LITE_TEST_S3_BUCKET is set");
             let kind = StoreKind::S3 { bucket };
             let settings = default_settings(&kind);
-            let storage = SlateStorage::open(kind, &prefix, settings).await.expect("open SlateDB on S3");
+            let storage = SlateStorage::open(kind, &prefix, None, settings).await.expect("open SlateDB on S3");
             Self { prefix, storage: Arc::new(storage) }
         }
     }
