@@ -63,9 +63,10 @@ pub fn request_token(headers: &HeaderMap) -> ApiResult<Option<String>> {
 /// a valid stream config is `bad_header`.
 pub fn stream_config(headers: &HeaderMap) -> ApiResult<StreamConfigOverrides> {
     let Some(text) = header_str(headers, STREAM_CONFIG_HEADER)? else { return Ok(StreamConfigOverrides::default()) };
-    let bad = |e: &dyn std::fmt::Display| ApiError::bad_header(format!("{STREAM_CONFIG_HEADER}: {e}"));
-    let json: StreamConfigJson = serde_json::from_str(text).map_err(|e| bad(&e))?;
-    json.try_into().map_err(|e: lite_domain::config::ConfigError| bad(&e))
+    // The reference's wording, so that clients print the same message.
+    let bad = |e: String| ApiError::bad_header(format!("Invalid header `{STREAM_CONFIG_HEADER}`: {e}"));
+    let json: StreamConfigJson = serde_json::from_str(text).map_err(|e| bad(format!("invalid JSON: {e}")))?;
+    json.try_into().map_err(|e: lite_domain::config::ConfigError| bad(e.to_string()))
 }
 
 pub fn record_format(headers: &HeaderMap) -> ApiResult<RecordFormat> {

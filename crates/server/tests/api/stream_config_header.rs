@@ -170,6 +170,8 @@ async fn an_invalid_header_is_bad_header_and_creates_nothing() {
         assert_eq!(resp.status(), 400, "{header}");
         let body: Value = resp.json().await.unwrap();
         assert_eq!(body["code"], "bad_header", "{header}: {body}");
+        let message = body["message"].as_str().unwrap_or_default();
+        assert!(message.starts_with("Invalid header `s2-stream-config`: "), "{body}");
         let resp = t
             .http
             .get(t.url("/v1/streams/never/records?count=1"))
@@ -181,4 +183,22 @@ async fn an_invalid_header_is_bad_header_and_creates_nothing() {
         assert_eq!(resp.status(), 400, "{header}");
     }
     assert_eq!(stream_config(&t, &basin, "never").await.status(), 404);
+}
+
+#[tokio::test]
+async fn unknown_fields_in_the_header_are_ignored_as_the_reference_does() {
+    let t = TestServer::start().await;
+    let basin = basin_over_http(&t).await;
+    let resp = t
+        .http
+        .post(t.url("/v1/streams/lenient/records"))
+        .header("s2-basin", &basin)
+        .header("s2-stream-config", r#"{"unknown_field":1,"retention_policy":{"age":60}}"#)
+        .json(&json!({"records": [{"body": "a"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let config: Value = stream_config(&t, &basin, "lenient").await.json().await.unwrap();
+    assert_eq!(config["retention_policy"], json!({"age": 60}), "{config}");
 }
