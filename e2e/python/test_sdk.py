@@ -24,6 +24,8 @@ from s2_sdk import (
     StreamConfig,
     TailOffset,
     Timestamp,
+    Timestamping,
+    TimestampingMode,
 )
 
 
@@ -109,6 +111,28 @@ async def test_unary_append_and_read(basin):
 
     tail = await stream.check_tail()
     assert tail.seq_num == 4
+
+
+async def test_stream_config_header_applies_only_when_the_request_creates_the_stream(basin):
+    # The SDK sends `stream_config` as the `s2-stream-config` header.
+    wanted = StreamConfig(
+        retention_policy=600, timestamping=Timestamping(mode=TimestampingMode.ARRIVAL)
+    )
+    await basin.stream("cfg-append").append(
+        AppendInput(records=records(b"a"), stream_config=wanted)
+    )
+    async with basin.stream("cfg-session").append_session(stream_config=wanted) as session:
+        await (await session.submit(AppendInput(records=records(b"a"))))
+    for name in ("cfg-append", "cfg-session"):
+        config = await basin.get_stream_config(name)
+        assert config.retention_policy == 600, name
+        assert config.timestamping.mode == TimestampingMode.ARRIVAL, name
+
+    # Ignored once the stream exists.
+    await basin.stream("cfg-append").append(
+        AppendInput(records=records(b"b"), stream_config=StreamConfig(retention_policy=60))
+    )
+    assert (await basin.get_stream_config("cfg-append")).retention_policy == 600
 
 
 async def test_append_conditions_and_unwritten_reads(basin):

@@ -6,10 +6,14 @@ use axum::extract::{rejection::PathRejection, FromRequest, Path};
 use bytes::Bytes;
 use http::{header, HeaderMap};
 use lite_domain::{
+    config::StreamConfigOverrides,
     limits::REQUEST_TOKEN_BYTES_MAX,
     names::{BasinName, StreamName},
 };
-use lite_protocol::format::{MediaType, RecordFormat};
+use lite_protocol::{
+    config::StreamConfigJson,
+    format::{MediaType, RecordFormat},
+};
 use serde::de::DeserializeOwned;
 
 use crate::error::{ApiError, ApiResult};
@@ -18,6 +22,9 @@ pub const BASIN_HEADER: &str = "s2-basin";
 pub const REQUEST_TOKEN_HEADER: &str = "s2-request-token";
 pub const FORMAT_HEADER: &str = "s2-format";
 pub const PROVISION_RESULT_HEADER: &str = "s2-provision-result";
+/// The config for a stream that an append or read creates (compact JSON of
+/// a stream config, as in the API's bodies).
+pub const STREAM_CONFIG_HEADER: &str = "s2-stream-config";
 
 /// A header's value as text; absent is `None`, non-text is `bad_header`.
 pub fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> ApiResult<Option<&'a str>> {
@@ -50,6 +57,16 @@ pub fn request_token(headers: &HeaderMap) -> ApiResult<Option<String>> {
         }
         token => Ok(token.map(str::to_owned)),
     }
+}
+
+/// The `s2-stream-config` header: absent is no overrides; JSON that is not
+/// a valid stream config is `bad_header`.
+pub fn stream_config(headers: &HeaderMap) -> ApiResult<StreamConfigOverrides> {
+    let Some(text) = header_str(headers, STREAM_CONFIG_HEADER)? else { return Ok(StreamConfigOverrides::default()) };
+    // The reference's wording, so that clients print the same message.
+    let bad = |e: String| ApiError::bad_header(format!("Invalid header `{STREAM_CONFIG_HEADER}`: {e}"));
+    let json: StreamConfigJson = serde_json::from_str(text).map_err(|e| bad(format!("invalid JSON: {e}")))?;
+    json.try_into().map_err(|e: lite_domain::config::ConfigError| bad(e.to_string()))
 }
 
 pub fn record_format(headers: &HeaderMap) -> ApiResult<RecordFormat> {

@@ -5,6 +5,7 @@
 //! render; they hold no rules of the domain and never see storage. Wire
 //! shapes come from `lite-protocol`.
 
+mod access_log;
 mod basins;
 mod error;
 mod extract;
@@ -71,9 +72,6 @@ pub fn router(service: Service, options: RouterOptions) -> Router {
         .fallback(misc::not_found)
         .method_not_allowed_fallback(misc::method_not_allowed)
         .with_state(service);
-    if options.cors {
-        app.layer(CorsLayer::very_permissive())
-    } else {
-        app
-    }
+    let app = if options.cors { app.layer(CorsLayer::very_permissive()) } else { app };
+    app.layer(axum::middleware::from_fn(access_log::log_request))
 }

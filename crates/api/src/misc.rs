@@ -1,13 +1,18 @@
 //! Health, stubs for account features this server does not have, and JSON
 //! answers for unknown routes.
 
-use axum::response::IntoResponse;
+use axum::{extract::State, response::IntoResponse};
+use lite_domain::service::Service;
 use lite_protocol::codes::ErrorCode;
 
 use crate::error::ApiError;
 
-pub async fn health() -> &'static str {
-    "OK"
+/// `200 OK` while the storage can serve; `503` with a JSON error once it is
+/// fenced by another server, closed, or stopped by a failure, so that
+/// readiness probes take this server out of rotation.
+pub async fn health(State(service): State<Service>) -> Result<&'static str, ApiError> {
+    service.health().map_err(|e| ApiError::new(ErrorCode::Unavailable, e.to_string()))?;
+    Ok("OK")
 }
 
 /// Access tokens, metrics and locations are not part of a single-tenant

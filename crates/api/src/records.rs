@@ -61,8 +61,9 @@ pub async fn append(
 ) -> ApiResult<Response> {
     let basin = extract::basin_header(&headers)?;
     let stream = extract::stream_path(path)?;
+    let on_create = extract::stream_config(&headers)?;
     let input = match extract::content_type(&headers) {
-        MediaType::S2s => return s2s::append_session(service, basin, stream, &headers, body).await,
+        MediaType::S2s => return s2s::append_session(service, basin, stream, on_create, &headers, body).await,
         MediaType::Protobuf => {
             let bytes = axum::body::to_bytes(body, UNARY_BODY_BYTES_MAX)
                 .await
@@ -81,7 +82,7 @@ pub async fn append(
             append_input_from_json(&bytes, format)?
         }
     };
-    let ack = service.append(&basin, &stream, input).await?;
+    let ack = service.append(&basin, &stream, input, on_create).await?;
     Ok(match extract::accept(&headers) {
         MediaType::Protobuf => protobuf(proto::AppendAck::from(ack)),
         _ => Json(AppendAckJson::from(ack)).into_response(),
@@ -97,18 +98,19 @@ pub async fn read(
     let basin = extract::basin_header(&headers)?;
     let stream = extract::stream_path(path)?;
     let request = read_request(extract::query(raw.as_deref())?)?;
+    let on_create = extract::stream_config(&headers)?;
     if extract::content_type(&headers) == MediaType::S2s {
-        return s2s::read_session(service, basin, stream, request, &headers).await;
+        return s2s::read_session(service, basin, stream, request, on_create, &headers).await;
     }
     match extract::accept(&headers) {
-        MediaType::EventStream => sse::read_session(service, basin, stream, request, &headers).await,
+        MediaType::EventStream => sse::read_session(service, basin, stream, request, on_create, &headers).await,
         MediaType::Protobuf => {
-            let (records, tail) = service.read_unary(&basin, &stream, request).await?;
+            let (records, tail) = service.read_unary(&basin, &stream, request, on_create).await?;
             Ok(protobuf(read_batch_proto(&records, tail)))
         }
         _ => {
             let format = extract::record_format(&headers)?;
-            let (records, tail) = service.read_unary(&basin, &stream, request).await?;
+            let (records, tail) = service.read_unary(&basin, &stream, request, on_create).await?;
             Ok(Json(read_batch_json(&records, tail, format)).into_response())
         }
     }

@@ -13,6 +13,7 @@ use futures::StreamExt;
 use http::{header, HeaderMap};
 use lite_domain::{
     append::AppendBatch,
+    config::StreamConfigOverrides,
     names::{BasinName, StreamName},
     read::ReadRequest,
     service::{AppendSession, PendingAck, ReadOutput, Service},
@@ -56,10 +57,11 @@ pub async fn read_session(
     basin: BasinName,
     stream: StreamName,
     request: ReadRequest,
+    on_create: StreamConfigOverrides,
     headers: &HeaderMap,
 ) -> ApiResult<Response> {
     let compression = compression(headers);
-    let session = service.read(&basin, &stream, request).await?;
+    let session = service.read(&basin, &stream, request, on_create).await?;
     // Frames are encoded as the body is polled, on the connection's task:
     // no task and channel per session between the reader and the socket.
     // The session ends after an error, so its terminal frame is the last.
@@ -82,11 +84,12 @@ pub async fn append_session(
     service: Service,
     basin: BasinName,
     stream: StreamName,
+    on_create: StreamConfigOverrides,
     headers: &HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
     let compression = compression(headers);
-    let session = service.append_session(&basin, &stream).await?;
+    let session = service.append_session(&basin, &stream, on_create).await?;
     let (tx, rx) = mpsc::channel(OUTBOUND_FRAMES);
     tokio::spawn(run_append_session(session, body, tx, compression));
     let frames = futures::stream::unfold(rx, |mut rx| async move {

@@ -5,6 +5,7 @@ use futures::StreamExt;
 use http::{header, HeaderMap};
 use lite_domain::{
     clock::{Clock, SystemClock},
+    config::StreamConfigOverrides,
     names::{BasinName, StreamName},
     read::ReadRequest,
     record::SequencedRecord,
@@ -33,6 +34,7 @@ pub async fn read_session(
     basin: BasinName,
     stream: StreamName,
     mut request: ReadRequest,
+    on_create: StreamConfigOverrides,
     headers: &HeaderMap,
 ) -> ApiResult<Response> {
     let format = extract::record_format(headers)?;
@@ -45,7 +47,7 @@ pub async fn read_session(
         request = request.resumed(id.seq_num, id.count, id.bytes);
         (count, bytes) = (id.count, id.bytes);
     }
-    let session = service.read(&basin, &stream, request).await?;
+    let session = service.read(&basin, &stream, request, on_create).await?;
 
     let events = session
         .into_stream()

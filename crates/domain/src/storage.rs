@@ -57,6 +57,8 @@ pub enum StorageError {
     Backend(String),
     #[error("another server has taken over this storage; this one no longer writes")]
     Fenced,
+    #[error("storage is closed")]
+    Closed,
 }
 
 /// How much one [`Storage::read_records`] call may return.
@@ -121,4 +123,16 @@ pub trait Storage: Send + Sync + 'static {
     /// once none are left. The stream's other records stay findable by
     /// timestamp and arrival.
     async fn delete_records(&self, id: StreamId, below: u64, records_max: usize) -> Result<usize, StorageError>;
+
+    /// Whether the backend can still serve: an error once it is fenced out by
+    /// another server, closed, or stopped by a failure (a failed WAL write).
+    fn health(&self) -> Result<(), StorageError> {
+        Ok(())
+    }
+
+    /// Makes everything written so far durable and closes the backend;
+    /// later calls fail.
+    async fn close(&self) -> Result<(), StorageError> {
+        Ok(())
+    }
 }

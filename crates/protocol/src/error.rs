@@ -54,7 +54,7 @@ impl From<Error> for WireError {
             }
             Error::SeqNumMismatch(next) => Self { status: 412, body: json!({ "seq_num_mismatch": next }) },
             Error::BeyondTail(tail) => Self::beyond_tail(tail),
-            Error::Storage(StorageError::Fenced) => Self::new(ErrorCode::Unavailable, message),
+            Error::Storage(StorageError::Fenced | StorageError::Closed) => Self::new(ErrorCode::Unavailable, message),
             Error::Storage(StorageError::Backend(_)) => Self::new(ErrorCode::Storage, message),
             Error::Unavailable(m) => Self::new(ErrorCode::Unavailable, m),
         }

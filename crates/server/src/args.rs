@@ -3,14 +3,14 @@
 
 use std::{net::IpAddr, path::PathBuf};
 
-use clap::Parser;
+use clap::{Parser, ValueEnum};
 
 #[derive(Debug, Clone, Parser)]
 #[command(name = "s2-lite", version, about = "A self-hostable server for the S2 v1 API")]
 pub struct Args {
-    /// Port to listen on.
-    #[arg(long, default_value_t = 80)]
-    pub port: u16,
+    /// Port to listen on [default: 443 with --tls-self or --tls-cert, else 80].
+    #[arg(long)]
+    pub port: Option<u16>,
 
     /// Address to listen on.
     #[arg(long, default_value = "0.0.0.0")]
@@ -28,6 +28,21 @@ pub struct Args {
     /// Directory to store data in, on local disk.
     #[arg(long)]
     pub local_root: Option<PathBuf>,
+
+    /// S3 bucket for the write-ahead log, apart from the data (same AWS
+    /// settings as --bucket). Needs --bucket or --local-root.
+    #[arg(long, env = "S2LITE_WAL_BUCKET", conflicts_with = "wal_local_root")]
+    pub wal_bucket: Option<String>,
+
+    /// Directory for the write-ahead log on local disk, apart from the data:
+    /// appends are acknowledged once fsynced there. Needs --bucket or
+    /// --local-root.
+    #[arg(long, env = "S2LITE_WAL_LOCAL_ROOT")]
+    pub wal_local_root: Option<PathBuf>,
+
+    /// Key prefix inside the WAL bucket or WAL local root.
+    #[arg(long, default_value = "")]
+    pub wal_path: String,
 
     /// Serve HTTPS with a self-signed certificate.
     #[arg(long, conflicts_with_all = ["tls_cert", "tls_key"])]
@@ -53,4 +68,49 @@ pub struct Args {
     /// JSON file of basins and streams to create (or reset) at startup.
     #[arg(long, env = "S2LITE_INIT_FILE")]
     pub init_file: Option<PathBuf>,
+
+    /// Log format: human-readable text, or one JSON object per line.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, env = "S2LITE_LOG_FORMAT")]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl Args {
+    /// Whether the server serves HTTPS.
+    pub fn tls(&self) -> bool {
+        self.tls_self || self.tls_cert.is_some()
+    }
+
+    /// The port to listen on: `--port`, or the scheme's well-known port.
+    pub fn port(&self) -> u16 {
+        self.port.unwrap_or(if self.tls() { 443 } else { 80 })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(flags: &[&str]) -> Args {
+        Args::try_parse_from(std::iter::once("s2-lite").chain(flags.iter().copied())).unwrap()
+    }
+
+    #[test]
+    fn the_default_port_follows_the_scheme() {
+        assert_eq!(parse(&[]).port(), 80);
+        assert_eq!(parse(&["--tls-self"]).port(), 443);
+        assert_eq!(parse(&["--tls-cert", "c.pem", "--tls-key", "k.pem"]).port(), 443);
+    }
+
+    #[test]
+    fn an_explicit_port_wins() {
+        assert_eq!(parse(&["--port", "8080"]).port(), 8080);
+        assert_eq!(parse(&["--tls-self", "--port", "8443"]).port(), 8443);
+        assert_eq!(parse(&["--tls-self", "--port", "0"]).port(), 0);
+    }
 }

@@ -14,7 +14,7 @@ use std::{future::Future, net::SocketAddr, sync::Arc};
 use axum_server::tls_rustls::RustlsConfig;
 use lite_api::RouterOptions;
 use lite_domain::{clock::SystemClock, service::Service, storage::Storage};
-use lite_storage::{settings_from_env, SlateStorage, StoreKind};
+use lite_storage::{settings_from_env, SlateStorage, StoreKind, WalStore};
 use tls::TlsSource;
 use tokio::net::TcpListener;
 
@@ -22,14 +22,16 @@ pub use args::Args;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
-    #[error("{0} is not yet supported by this server")]
-    Unsupported(&'static str),
+    #[error("a separate WAL store (--wal-bucket, --wal-local-root) needs --bucket or --local-root")]
+    WalWithoutStore,
     #[error("invalid storage settings: {0}")]
     StorageSettings(#[source] lite_storage::SlateError),
     #[error("cannot open storage: {0}")]
     Storage(#[source] lite_domain::storage::StorageError),
     #[error("cannot listen on {addr}: {source}")]
     Listen { addr: SocketAddr, source: std::io::Error },
+    #[error("cannot close storage: {0}")]
+    Close(#[source] lite_domain::storage::StorageError),
     #[error("server failed: {0}")]
     Serve(std::io::Error),
     #[error("init file: {0}")]
@@ -38,18 +40,33 @@ pub enum ServerError {
     Tls(#[from] tls::TlsError),
 }
 
-/// Builds the storage backend the flags ask for: SlateDB on S3
-/// (`--bucket`), on local files (`--local-root`), or on an in-memory object
-/// store (neither), with `SL8_*` settings from the environment.
-pub async fn storage_for(args: &Args) -> Result<Arc<dyn Storage>, ServerError> {
+/// Where the flags put the data (S3 with `--bucket`, local files with
+/// `--local-root`, else memory) and, if apart from it, the WAL.
+pub fn placement(args: &Args) -> Result<(StoreKind, Option<WalStore>), ServerError> {
     let kind = match (&args.bucket, &args.local_root) {
         (Some(bucket), _) => StoreKind::S3 { bucket: bucket.clone() },
         (None, Some(root)) => StoreKind::Local(root.clone()),
         (None, None) => StoreKind::Memory,
     };
-    let settings = settings_from_env(&kind).map_err(ServerError::StorageSettings)?;
+    let wal_kind = match (&args.wal_bucket, &args.wal_local_root) {
+        (Some(bucket), _) => Some(StoreKind::S3 { bucket: bucket.clone() }),
+        (None, Some(root)) => Some(StoreKind::Local(root.clone())),
+        (None, None) => None,
+    };
+    if wal_kind.is_some() && kind == StoreKind::Memory {
+        return Err(ServerError::WalWithoutStore);
+    }
+    Ok((kind, wal_kind.map(|kind| WalStore { kind, path: args.wal_path.clone() })))
+}
+
+/// Builds the storage backend the flags ask for ([`placement`]): SlateDB
+/// with `SL8_*` settings from the environment.
+pub async fn storage_for(args: &Args) -> Result<Arc<dyn Storage>, ServerError> {
+    let (kind, wal) = placement(args)?;
+    let settings = settings_from_env(&kind, wal.as_ref()).map_err(ServerError::StorageSettings)?;
     let fence_wait = settings.manifest_poll_interval;
-    let storage = SlateStorage::open(kind.clone(), &args.path, settings).await.map_err(ServerError::Storage)?;
+    let storage =
+        SlateStorage::open(kind.clone(), &args.path, wal.as_ref(), settings).await.map_err(ServerError::Storage)?;
     if kind != StoreKind::Memory {
         // Opening fenced out any previous server on the same data; give it
         // one manifest poll to notice before this one serves.
@@ -122,5 +139,34 @@ impl Server {
         let mut server = axum_server::from_tcp_rustls(listener, tls).map_err(ServerError::Serve)?;
         listener::tune(server.http_builder());
         server.handle(handle).serve(self.router.into_make_service()).await.map_err(ServerError::Serve)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    fn args(flags: &[&str]) -> Args {
+        Args::try_parse_from(std::iter::once("s2-lite").chain(flags.iter().copied())).unwrap()
+    }
+
+    #[test]
+    fn the_wal_goes_where_the_flags_say() {
+        let (kind, wal) =
+            placement(&args(&["--bucket", "data", "--wal-local-root", "/wal", "--wal-path", "w"])).unwrap();
+        assert_eq!(kind, StoreKind::S3 { bucket: "data".into() });
+        assert_eq!(wal, Some(WalStore { kind: StoreKind::Local("/wal".into()), path: "w".into() }));
+        let (_, wal) = placement(&args(&["--local-root", "/data", "--wal-bucket", "wal"])).unwrap();
+        assert_eq!(wal, Some(WalStore { kind: StoreKind::S3 { bucket: "wal".into() }, path: String::new() }));
+        assert_eq!(placement(&args(&["--local-root", "/data"])).unwrap().1, None);
+    }
+
+    #[test]
+    fn a_wal_store_needs_a_durable_data_store() {
+        assert!(matches!(placement(&args(&["--wal-local-root", "/wal"])), Err(ServerError::WalWithoutStore)));
+        let both = ["s2-lite", "--local-root", "/d", "--wal-local-root", "/w", "--wal-bucket", "b"];
+        assert!(Args::try_parse_from(both).is_err());
     }
 }

@@ -1,10 +1,10 @@
 //! The `s2-lite` binary.
 
-use std::{net::SocketAddr, process::ExitCode, time::Duration};
+use std::{io::IsTerminal, net::SocketAddr, process::ExitCode, time::Duration};
 
 use clap::Parser;
 use lite_api::RouterOptions;
-use lite_server::{init::InitSpec, storage_for, tls_for, Args, Server, ServerError};
+use lite_server::{args::LogFormat, init::InitSpec, storage_for, tls_for, Args, Server, ServerError};
 use tokio::sync::watch;
 use tracing_subscriber::EnvFilter;
 
@@ -16,10 +16,15 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
-        .init();
     let args = Args::parse();
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    match args.log_format {
+        // Colours only on a terminal, not in log files and collectors.
+        LogFormat::Text => {
+            tracing_subscriber::fmt().with_env_filter(filter).with_ansi(std::io::stdout().is_terminal()).init()
+        }
+        LogFormat::Json => tracing_subscriber::fmt().json().with_env_filter(filter).init(),
+    }
     match run(args).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -36,12 +41,13 @@ async fn run(args: Args) -> Result<(), ServerError> {
     let tls = tls_for(&args)?;
     let init = args.init_file.as_deref().map(InitSpec::load).transpose()?;
     let storage = storage_for(&args).await?;
-    let addr = SocketAddr::new(args.host, args.port);
+    let addr = SocketAddr::new(args.host, args.port());
     let server = Server::bind(addr, storage, RouterOptions { cors: !args.no_cors }).await?;
     if let Some(init) = init {
         init.apply(server.service()).await?;
     }
-    server.service().spawn_lifecycle(Duration::from_secs(args.lifecycle_interval_secs.max(1)));
+    let lifecycle = server.service().spawn_lifecycle(Duration::from_secs(args.lifecycle_interval_secs.max(1)));
+    let service = server.service().clone();
     let scheme = if tls.is_some() { "https" } else { "http" };
     let server = match tls {
         Some(tls) => server.with_tls(tls),
@@ -75,7 +81,12 @@ async fn run(args: Args) -> Result<(), ServerError> {
         served = server.serve(shutdown) => served?,
         () = grace_over => tracing::warn!("sessions still open after {SHUTDOWN_GRACE:?}; stopping anyway"),
     }
-    tracing::info!("stopped");
+    // No lifecycle pass may write once storage closes. A pass cut short is
+    // safe: each of its writes is atomic, and the next start redoes the rest.
+    lifecycle.abort();
+    let _ = lifecycle.await;
+    service.close_storage().await.map_err(ServerError::Close)?;
+    tracing::info!("storage closed; stopped");
     Ok(())
 }
 

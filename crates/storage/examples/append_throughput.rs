@@ -66,8 +66,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 async fn open(kind: StoreKind) -> Result<SlateStorage, Box<dyn std::error::Error>> {
-    let settings = settings_from_env(&kind)?;
-    Ok(SlateStorage::open(kind, "bench", settings).await?)
+    let settings = settings_from_env(&kind, None)?;
+    Ok(SlateStorage::open(kind, "bench", None, settings).await?)
 }
 
 /// Appends until `deadline`; returns the batches acknowledged and the sum of

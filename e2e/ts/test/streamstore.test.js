@@ -148,6 +148,33 @@ describe("unary append and read", () => {
   });
 });
 
+describe("s2-stream-config header", () => {
+  // The SDK sends `streamConfig` as the `s2-stream-config` header.
+  const wanted = { retentionPolicy: { ageSecs: 600 }, timestamping: { mode: "arrival" } };
+  const configOf = (name) => s2.basin(basin).streams.getConfig({ stream: name });
+
+  for (const transport of TRANSPORTS) {
+    test(`applies only to a stream the request creates (${transport})`, async () => {
+      const unary = stream(`cfg-unary-${transport}`, { forceTransport: transport });
+      await unary.append(AppendInput.create([AppendRecord.string({ body: "a" })], { streamConfig: wanted }));
+      const session = stream(`cfg-session-${transport}`, { forceTransport: transport });
+      const writer = await session.appendSession({ streamConfig: wanted });
+      await (await writer.submit(AppendInput.create([AppendRecord.string({ body: "a" })]))).ack();
+      await writer.close();
+      for (const name of [`cfg-unary-${transport}`, `cfg-session-${transport}`]) {
+        const config = await configOf(name);
+        assert.deepEqual(config.retentionPolicy, { ageSecs: 600 }, name);
+        assert.equal(config.timestamping?.mode, "arrival", name);
+      }
+      // Ignored once the stream exists.
+      await unary.append(
+        AppendInput.create([AppendRecord.string({ body: "b" })], { streamConfig: { retentionPolicy: { ageSecs: 60 } } }),
+      );
+      assert.deepEqual((await configOf(`cfg-unary-${transport}`)).retentionPolicy, { ageSecs: 600 });
+    });
+  }
+});
+
 for (const transport of TRANSPORTS) {
   describe(`sessions over ${transport === "s2s" ? "S2S (HTTP/2)" : "SSE and fetch"}`, () => {
     test("an append session acks pipelined batches in order", async () => {

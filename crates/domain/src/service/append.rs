@@ -9,6 +9,7 @@ use super::{
 };
 use crate::{
     append::{AppendBatch, AppendInput},
+    config::StreamConfigOverrides,
     error::Error,
     names::{BasinName, StreamName},
 };
@@ -17,15 +18,22 @@ const SEQUENCER_STOPPED: &str = "the stream's sequencer stopped; retry";
 
 impl Service {
     /// Appends one batch and waits until it is durable.
-    pub async fn append(&self, basin: &BasinName, stream: &StreamName, input: AppendInput) -> Result<AppendAck, Error> {
+    /// `on_create` applies over the basin's defaults if this creates the stream.
+    pub async fn append(
+        &self,
+        basin: &BasinName,
+        stream: &StreamName,
+        input: AppendInput,
+        on_create: StreamConfigOverrides,
+    ) -> Result<AppendAck, Error> {
         let batch = AppendBatch::new(input)?;
-        let live = self.open_stream(basin, stream, AutoCreate::OnAppend).await?;
+        let live = self.open_stream(basin, stream, AutoCreate::OnAppend(on_create)).await?;
         let ack = match live.sequencer.submit(batch, None).await {
             Ok(ack) => ack,
             // Stopped before it saw the batch: whoever owns the stream now
             // (or the reason there is none) decides.
             Err((_gone, batch)) => {
-                let live = self.open_stream(basin, stream, AutoCreate::OnAppend).await?;
+                let live = self.open_stream(basin, stream, AutoCreate::OnAppend(on_create)).await?;
                 live.sequencer.submit(batch, None).await.map_err(|_| Error::Unavailable(SEQUENCER_STOPPED))?
             }
         };
@@ -33,8 +41,14 @@ impl Service {
     }
 
     /// Opens a session of pipelined appends on one stream.
-    pub async fn append_session(&self, basin: &BasinName, stream: &StreamName) -> Result<AppendSession, Error> {
-        let live = self.open_stream(basin, stream, AutoCreate::OnAppend).await?;
+    /// `on_create` applies over the basin's defaults if this creates the stream.
+    pub async fn append_session(
+        &self,
+        basin: &BasinName,
+        stream: &StreamName,
+        on_create: StreamConfigOverrides,
+    ) -> Result<AppendSession, Error> {
+        let live = self.open_stream(basin, stream, AutoCreate::OnAppend(on_create)).await?;
         Ok(AppendSession { live, poison: Poison::default() })
     }
 }

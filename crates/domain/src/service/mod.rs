@@ -65,6 +65,16 @@ impl Service {
             empty_since: Arc::default(),
         }
     }
+
+    /// Whether the storage can still serve (see [`Storage::health`]).
+    pub fn health(&self) -> Result<(), crate::storage::StorageError> {
+        self.storage.health()
+    }
+
+    /// Closes the storage once serving is over: what it holds is made durable.
+    pub async fn close_storage(&self) -> Result<(), crate::storage::StorageError> {
+        self.storage.close().await
+    }
 }
 
 /// A random 64-bit number, from the standard library's per-process random

@@ -14,6 +14,7 @@ use tokio::{
 
 use super::{random_u64, registry::LiveStream, sequencer::LiveBatch, AutoCreate, Service};
 use crate::{
+    config::StreamConfigOverrides,
     error::Error,
     limits::{BATCH_METERED_BYTES_MAX, HEARTBEAT_SECS_MAX, HEARTBEAT_SECS_MIN, RECORDS_PER_BATCH_MAX},
     names::{BasinName, StreamName},
@@ -53,11 +54,12 @@ impl ReadSession {
 impl Service {
     /// The durable tail of a stream.
     pub async fn check_tail(&self, basin: &BasinName, stream: &StreamName) -> Result<StreamPosition, Error> {
-        let live = self.open_stream(basin, stream, AutoCreate::OnRead).await?;
+        let live = self.open_stream(basin, stream, AutoCreate::OnRead(StreamConfigOverrides::default())).await?;
         match live.sequencer.tail().await {
             Ok(tail) => Ok(tail),
             Err(_gone) => {
-                let live = self.open_stream(basin, stream, AutoCreate::OnRead).await?;
+                let live =
+                    self.open_stream(basin, stream, AutoCreate::OnRead(StreamConfigOverrides::default())).await?;
                 live.sequencer.tail().await.map_err(|_| Error::Unavailable("the stream's sequencer stopped; retry"))
             }
         }
@@ -70,17 +72,18 @@ impl Service {
         basin: &BasinName,
         stream: &StreamName,
         request: ReadRequest,
+        on_create: StreamConfigOverrides,
     ) -> Result<ReadSession, Error> {
         if let (ReadStart::Timestamp(ts), Some(until)) = (request.start, request.end.until) {
             if ts >= until {
                 return Err(Error::Invalid("start timestamp must be earlier than until".into()));
             }
         }
-        let mut live = self.open_stream(basin, stream, AutoCreate::OnRead).await?;
+        let mut live = self.open_stream(basin, stream, AutoCreate::OnRead(on_create)).await?;
         let snapshot = match live.sequencer.follow().await {
             Ok(snapshot) => snapshot,
             Err(_gone) => {
-                live = self.open_stream(basin, stream, AutoCreate::OnRead).await?;
+                live = self.open_stream(basin, stream, AutoCreate::OnRead(on_create)).await?;
                 live.sequencer
                     .follow()
                     .await
@@ -119,9 +122,10 @@ impl Service {
         basin: &BasinName,
         stream: &StreamName,
         mut request: ReadRequest,
+        on_create: StreamConfigOverrides,
     ) -> Result<(Vec<SequencedRecord>, Option<StreamPosition>), Error> {
         request.end = request.end.unary();
-        let mut session = self.read(basin, stream, request).await?;
+        let mut session = self.read(basin, stream, request, on_create).await?;
         while let Some(output) = session.next().await {
             if let ReadOutput::Batch { records, tail } = output? {
                 return Ok((records, tail));

@@ -18,14 +18,16 @@ use crate::{
     storage::{BasinMeta, CreationToken, StreamId, StreamMeta},
 };
 
-/// Whether opening a missing stream may create it, and on whose behalf.
+/// Whether opening a missing stream may create it, on whose behalf, and
+/// with what config over the basin's defaults (the request's
+/// `s2-stream-config`; it matters only if this request creates the stream).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AutoCreate {
     Never,
     /// If the basin has `create_stream_on_append`.
-    OnAppend,
+    OnAppend(StreamConfigOverrides),
     /// If the basin has `create_stream_on_read`.
-    OnRead,
+    OnRead(StreamConfigOverrides),
 }
 
 pub(super) fn timestamp_rule(config: &StreamConfig) -> TimestampRule {
@@ -252,18 +254,19 @@ impl Service {
         let Some(basin) = self.storage.get_basin(basin).await? else {
             return Err(Error::BasinNotFound(basin.clone()));
         };
-        let allowed = match auto_create {
-            AutoCreate::Never => false,
-            AutoCreate::OnAppend => basin.config.create_stream_on_append,
-            AutoCreate::OnRead => basin.config.create_stream_on_read,
+        let overrides = match auto_create {
+            AutoCreate::Never => None,
+            AutoCreate::OnAppend(overrides) => basin.config.create_stream_on_append.then_some(overrides),
+            AutoCreate::OnRead(overrides) => basin.config.create_stream_on_read.then_some(overrides),
         };
-        if !allowed {
+        let Some(overrides) = overrides else {
             return Err(Error::StreamNotFound(basin.name.clone(), name.clone()));
-        }
+        };
         if basin.deleted_at_secs.is_some() {
             return Err(Error::BasinDeletionPending(basin.name.clone()));
         }
-        let meta = self.new_stream_meta(&basin, name.clone(), StreamConfigOverrides::default(), None);
+        // An existing stream never gets here, so its config is untouched.
+        let meta = self.new_stream_meta(&basin, name.clone(), overrides, None);
         self.storage.put_stream(&meta).await?;
         tracing::info!(basin = %basin.name, stream = %name, "stream created on first use");
         Ok(meta)

@@ -174,7 +174,7 @@ async fn a_deleted_stream_can_be_recreated_without_its_old_records() {
 async fn a_basin_deletion_interrupted_by_a_crash_finishes_after_restart() {
     let store = Arc::new(InMemory::new());
     let open = |store: Arc<InMemory>| async move {
-        let settings = settings_from_env(&StoreKind::Memory).unwrap();
+        let settings = settings_from_env(&StoreKind::Memory, None).unwrap();
         let storage = SlateStorage::open_on(store, "", settings).await.unwrap();
         Arc::new(storage) as Arc<dyn Storage>
     };

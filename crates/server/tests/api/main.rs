@@ -11,4 +11,5 @@ mod leaks;
 mod lifecycle;
 mod records_http;
 mod sessions;
+mod stream_config_header;
 mod tls;

@@ -1,6 +1,7 @@
 //! Crash safety: kill -9 the server at random moments of a concurrent
-//! append load on local disk; after each restart every acknowledged record
-//! is there with its seq num, and nothing that was never sent is.
+//! append load, on local disk and with the WAL on local disk apart from
+//! data on S3; after each restart every acknowledged record is there with
+//! its seq num, and nothing that was never sent is.
 //!
 //! This is process-crash durability only: kill -9 ends the process, but the
 //! OS page cache keeps what it wrote and hands it to the next process, so a
@@ -114,10 +115,44 @@ async fn verify(process: &Process, ledger: &Ledger) -> usize {
 async fn acknowledged_appends_survive_kill_9() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().to_str().unwrap().to_owned();
+    kill_9_rounds(&["--local-root", &root], &[], ROUNDS).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs an S3 API: LITE_TEST_S3_BUCKET and AWS_* (cargo xtask ci starts one)"]
+async fn acknowledged_appends_survive_kill_9_with_the_wal_on_local_disk_and_data_on_s3() {
+    let bucket = crate::s3::test_bucket();
+    let wal = tempfile::tempdir().unwrap();
+    let wal_root = wal.path().to_str().unwrap().to_owned();
+    let prefix = format!("wal-crash-test-{}", std::process::id());
+    let args = ["--bucket", &bucket, "--path", &prefix, "--wal-local-root", &wal_root];
+    // Small memtables, so that SSTs reach S3 during the load too.
+    kill_9_rounds(&args, &[("SL8_L0_SST_SIZE_BYTES", "262144")], 3).await;
+    let wal_files = walk_files(wal.path());
+    assert!(wal_files.iter().any(|f| f.ends_with(".sst")), "WAL files are on local disk: {wal_files:?}");
+}
+
+/// Every file under `dir`, recursively.
+fn walk_files(dir: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk_files(&path));
+        } else {
+            out.push(path.display().to_string());
+        }
+    }
+    out
+}
+
+/// `rounds` times: start the server with `args`, check what earlier rounds
+/// acknowledged, put it under load and kill -9 it at a random moment.
+async fn kill_9_rounds(args: &[&str], envs: &[(&str, &str)], rounds: u64) {
     let ledger = Arc::new(Mutex::new(Ledger::default()));
     let mut acked_before = 0;
-    for round in 0..ROUNDS {
-        let process = Process::start(&["--local-root", &root], &[]).await;
+    for round in 0..rounds {
+        let process = Process::start(args, envs).await;
         if round == 0 {
             let config = BasinConfig::new().with_create_stream_on_append(true).with_create_stream_on_read(true);
             process
@@ -144,7 +179,7 @@ async fn acknowledged_appends_survive_kill_9() {
         acked_before = acked;
         eprintln!("round {round}: {stored} records stored before, {acked} acknowledged so far");
     }
-    let process = Process::start(&["--local-root", &root], &[]).await;
+    let process = Process::start(args, envs).await;
     let stored = verify(&process, &snapshot(&ledger)).await;
     assert!(stored >= acked_before);
 }

@@ -1,19 +1,36 @@
 //! Starting and stopping the built binary, and reading a stream whole.
 
-use std::{num::NonZeroU32, process::Stdio, time::Duration};
+use std::{
+    num::NonZeroU32,
+    process::{ExitStatus, Stdio},
+    time::Duration,
+};
 
 use s2_sdk::{
     types::{ReadFrom, ReadInput, ReadLimits, ReadStart, ReadStop, RetryConfig, S2Config, S2Endpoints},
     S2Stream, S2,
 };
 use tokio::{
-    io::{AsyncBufReadExt, BufReader},
+    io::{AsyncBufRead, AsyncBufReadExt, BufReader},
     process::{Child, Command},
+    sync::watch,
 };
 
 pub struct Process {
     pub child: Child,
     pub port: u16,
+    /// Every line the server wrote to stdout and stderr so far.
+    output: watch::Receiver<Vec<String>>,
+}
+
+/// Appends each line of `reader` to `output` until it ends.
+fn collect_lines(reader: impl AsyncBufRead + Unpin + Send + 'static, output: watch::Sender<Vec<String>>) {
+    tokio::spawn(async move {
+        let mut lines = reader.lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            output.send_modify(|all| all.push(line));
+        }
+    });
 }
 
 impl Process {
@@ -27,27 +44,55 @@ impl Process {
             .args(["--host", "127.0.0.1", "--port", "0"])
             .args(lifecycle)
             .args(args)
-            .envs(envs.iter().copied())
             .env("RUST_LOG", "warn")
+            .envs(envs.iter().copied())
+            .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
             .expect("the binary starts");
-        let stderr = child.stderr.take().expect("stderr is piped");
-        let mut lines = BufReader::new(stderr).lines();
-        let port = tokio::time::timeout(Duration::from_secs(30), async {
-            while let Some(line) = lines.next_line().await.expect("stderr is readable") {
-                if let Some(endpoint) = line.strip_prefix("export S2_ACCOUNT_ENDPOINT=") {
-                    return endpoint.rsplit(':').next().and_then(|p| p.parse::<u16>().ok()).expect("a port");
-                }
-            }
-            panic!("the server exited before serving");
-        })
-        .await
-        .expect("the server starts within 30 s");
-        // Keep draining stderr so the server never blocks on it.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Self { child, port }
+        // Keep draining both so that the server never blocks on them.
+        let (output_tx, output) = watch::channel(Vec::new());
+        collect_lines(BufReader::new(child.stdout.take().expect("stdout is piped")), output_tx.clone());
+        collect_lines(BufReader::new(child.stderr.take().expect("stderr is piped")), output_tx);
+        let mut process = Self { child, port: 0, output };
+        let endpoint = process
+            .wait_for_line("export S2_ACCOUNT_ENDPOINT=", |line| line.starts_with("export S2_ACCOUNT_ENDPOINT="));
+        let endpoint = endpoint.await;
+        process.port = endpoint.rsplit(':').next().and_then(|p| p.parse::<u16>().ok()).expect("a port");
+        process
+    }
+
+    /// The first output line that `matches`, waiting up to 30 s for it.
+    pub async fn wait_for_line(&mut self, what: &str, matches: impl Fn(&str) -> bool) -> String {
+        let mut output = self.output.clone();
+        let found =
+            tokio::time::timeout(Duration::from_secs(30), output.wait_for(|all| all.iter().any(|l| matches(l))));
+        let line = match found.await {
+            Ok(Ok(all)) => all.iter().find(|l| matches(l)).cloned(),
+            _ => None,
+        };
+        line.unwrap_or_else(|| panic!("no output line {what} within 30 s: {:#?}", self.output.borrow()))
+    }
+
+    /// Every output line so far.
+    pub fn output(&self) -> Vec<String> {
+        self.output.borrow().clone()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// SIGTERM, then waits (up to 30 s) for the process to exit.
+    pub async fn terminate(&mut self) -> ExitStatus {
+        let pid = self.child.id().expect("the process runs").to_string();
+        let sent = tokio::process::Command::new("kill").args(["-TERM", &pid]).status().await.expect("kill runs");
+        assert!(sent.success(), "SIGTERM delivered");
+        tokio::time::timeout(Duration::from_secs(30), self.child.wait())
+            .await
+            .expect("the server exits within 30 s of SIGTERM")
+            .expect("the process ends")
     }
 
     pub fn client(&self) -> S2 {

@@ -8,11 +8,16 @@ use s2_sdk::types::{AppendInput, AppendRecord, AppendRecordBatch, BasinConfig, C
 
 use crate::harness::{read_all, Process};
 
+/// The bucket of the local S3 server (`eval "$(.ci/s3-server.sh)"`) that
+/// the ignored S3 tests need; they fail without it.
+pub fn test_bucket() -> String {
+    std::env::var("LITE_TEST_S3_BUCKET").expect("LITE_TEST_S3_BUCKET must name a bucket on an S3 API (see .ci/s3-server.sh)")
+}
+
 #[tokio::test]
 #[ignore = "needs an S3 API: LITE_TEST_S3_BUCKET and AWS_* (cargo xtask ci starts one)"]
 async fn data_on_s3_survives_a_restart() {
-    let bucket = std::env::var("LITE_TEST_S3_BUCKET")
-        .expect("LITE_TEST_S3_BUCKET must name a bucket on an S3 API (see .ci/s3-server.sh)");
+    let bucket = test_bucket();
     let prefix = format!("process-test-{}", std::process::id());
     let args = ["--bucket", bucket.as_str(), "--path", prefix.as_str()];
     let process = Process::start(&args, &[]).await;

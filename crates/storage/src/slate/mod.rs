@@ -32,13 +32,13 @@ use lite_domain::{
     storage::{BasinMeta, DurableFuture, ReadChunk, Storage, StorageError, StreamId, StreamMeta},
 };
 use object_store::ObjectStore;
-use slatedb::{config::ScanOptions, Db, WriteBatch};
-use tokio::sync::RwLock;
+use slatedb::{config::ScanOptions, CloseReason, Db, DbStatus, WriteBatch};
+use tokio::sync::{watch, RwLock};
 
 pub use self::{
     error::SlateError,
     store::{
-        default_settings, settings_from_env, StoreKind, LOCAL_FLUSH_INTERVAL_MS, S3_FLUSH_INTERVAL_MS,
+        default_settings, settings_from_env, StoreKind, WalStore, LOCAL_FLUSH_INTERVAL_MS, S3_FLUSH_INTERVAL_MS,
         SETTINGS_ENV_PREFIX,
     },
 };
@@ -54,6 +54,8 @@ const RECORD_READ_AHEAD_BYTES: usize = 256 * 1024;
 
 pub struct SlateStorage {
     db: Arc<Db>,
+    /// SlateDB's status, for health: set once it is fenced, closed or failed.
+    status: watch::Receiver<DbStatus>,
     writer: Writer,
     /// Makes "remove the stream meta if it still names this stream" (write
     /// side) atomic with respect to `put_stream` (read side, so that puts do
@@ -62,18 +64,35 @@ pub struct SlateStorage {
 }
 
 impl SlateStorage {
-    /// Opens (or creates) the database at `path_prefix` inside the store.
-    pub async fn open(kind: StoreKind, path_prefix: &str, settings: SlateSettings) -> Result<Self, StorageError> {
+    /// Opens (or creates) the database at `path_prefix` inside the store,
+    /// with its WAL in `wal` if given. A database created with a separate WAL
+    /// store must always be opened with it (SlateDB refuses otherwise).
+    pub async fn open(
+        kind: StoreKind,
+        path_prefix: &str,
+        wal: Option<&WalStore>,
+        settings: SlateSettings,
+    ) -> Result<Self, StorageError> {
         let store = kind.object_store()?;
-        tracing::info!(?kind, path_prefix, flush_interval = ?settings.flush_interval, "opening SlateDB");
-        Self::open_on(store, path_prefix, settings).await
+        let wal_store = wal.map(WalStore::object_store).transpose()?;
+        tracing::info!(?kind, path_prefix, ?wal, flush_interval = ?settings.flush_interval, "opening SlateDB");
+        Self::open_with(store, wal_store, path_prefix, settings).await
     }
 
     /// Opens (or creates) the database at `path_prefix` inside `store`.
-    /// `settings.flush_interval` becomes the least spacing of the writer's
-    /// on-demand WAL flushes; SlateDB's own flush timer is turned off.
     pub async fn open_on(
         store: Arc<dyn ObjectStore>,
+        path_prefix: &str,
+        settings: SlateSettings,
+    ) -> Result<Self, StorageError> {
+        Self::open_with(store, None, path_prefix, settings).await
+    }
+
+    /// `settings.flush_interval` becomes the least spacing of the writer's
+    /// on-demand WAL flushes; SlateDB's own flush timer is turned off.
+    async fn open_with(
+        store: Arc<dyn ObjectStore>,
+        wal_store: Option<Arc<dyn ObjectStore>>,
         path_prefix: &str,
         mut settings: SlateSettings,
     ) -> Result<Self, StorageError> {
@@ -81,19 +100,18 @@ impl SlateStorage {
         // Keep SlateDB's caches even over the in-memory store: without them
         // every read parses and verifies the SST indexes again (catch-up
         // reads ran at 0.4x the reference's; see docs/performance.md).
-        let db = Db::builder(path_prefix.to_owned(), store)
-            .with_settings(settings)
-            .build()
-            .await
-            .map_err(SlateError::from)?;
+        let mut builder = Db::builder(path_prefix.to_owned(), store).with_settings(settings);
+        if let Some(wal_store) = wal_store {
+            builder = builder.with_wal_object_store(wal_store);
+        }
+        let db = builder.build().await.map_err(SlateError::from)?;
         let db = Arc::new(db);
-        Ok(Self { writer: Writer::spawn(db.clone(), flush_spacing), db, stream_meta_lock: RwLock::new(()) })
-    }
-
-    /// Flushes and closes the database. Writes submitted afterwards fail.
-    pub async fn close(&self) -> Result<(), StorageError> {
-        self.db.close().await.map_err(SlateError::from)?;
-        Ok(())
+        Ok(Self {
+            writer: Writer::spawn(db.clone(), flush_spacing),
+            status: db.subscribe(),
+            db,
+            stream_meta_lock: RwLock::new(()),
+        })
     }
 
     /// Writes `batch` after every earlier write and waits until it is durable.
@@ -388,5 +406,21 @@ impl Storage for SlateStorage {
         }
         self.write_durably(batch).await?;
         Ok(doomed.len())
+    }
+
+    fn health(&self) -> Result<(), StorageError> {
+        match self.status.borrow().close_reason {
+            None => Ok(()),
+            Some(CloseReason::Fenced) => Err(StorageError::Fenced),
+            Some(CloseReason::Clean) => Err(StorageError::Closed),
+            Some(reason) => Err(StorageError::Backend(format!("SlateDB stopped after a failure ({reason:?})"))),
+        }
+    }
+
+    /// Flushes the WAL and memtable and closes the database. Writes
+    /// submitted afterwards fail.
+    async fn close(&self) -> Result<(), StorageError> {
+        self.db.close().await.map_err(SlateError::from)?;
+        Ok(())
     }
 }

@@ -4,7 +4,7 @@
 
 use std::{path::PathBuf, sync::Arc, time::Duration};
 
-use object_store::{aws::AmazonS3Builder, local::LocalFileSystem, memory::InMemory, ObjectStore};
+use object_store::{aws::AmazonS3Builder, local::LocalFileSystem, memory::InMemory, prefix::PrefixStore, ObjectStore};
 use slatedb::config::Settings;
 
 use super::error::SlateError;
@@ -54,6 +54,25 @@ impl StoreKind {
     }
 }
 
+/// A separate store for the write-ahead log: an append is acknowledged once
+/// its WAL entry is durable there, while SSTs and the manifest stay in the
+/// main store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WalStore {
+    /// Local disk or S3; never memory (that would acknowledge nothing).
+    pub kind: StoreKind,
+    /// Key prefix inside the WAL store, below which SlateDB adds the
+    /// database's own path.
+    pub path: String,
+}
+
+impl WalStore {
+    pub(crate) fn object_store(&self) -> Result<Arc<dyn ObjectStore>, SlateError> {
+        let store = self.kind.object_store()?;
+        Ok(if self.path.is_empty() { store } else { Arc::new(PrefixStore::new(store, self.path.as_str())) })
+    }
+}
+
 fn s3_builder(bucket: &str) -> AmazonS3Builder {
     // object_store's HTTP client uses rustls without a bundled crypto
     // provider; install ring unless the process already chose one.
@@ -86,7 +105,14 @@ pub const GC_MIN_AGE: Duration = Duration::from_secs(60);
 /// manifest garbage collection cannot use boundary files (they need
 /// conditional updates, which `LocalFileSystem` lacks), so they are off.
 pub fn default_settings(kind: &StoreKind) -> Settings {
-    let mut settings = Settings { flush_interval: Some(kind.default_flush_interval()), ..Settings::default() };
+    default_settings_with_wal(kind, None)
+}
+
+/// [`default_settings`] where the WAL may have its own store: a flush is a
+/// write to that store, so its kind sets the flush interval.
+fn default_settings_with_wal(kind: &StoreKind, wal: Option<&WalStore>) -> Settings {
+    let wal_kind = wal.map_or(kind, |wal| &wal.kind);
+    let mut settings = Settings { flush_interval: Some(wal_kind.default_flush_interval()), ..Settings::default() };
     settings.compactor_options.get_or_insert_with(Default::default).checkpoint_lifetime =
         COMPACTION_CHECKPOINT_LIFETIME;
     let gc = settings.garbage_collector_options.get_or_insert_with(Default::default);
@@ -100,10 +126,11 @@ pub fn default_settings(kind: &StoreKind) -> Settings {
     settings
 }
 
-/// [`default_settings`] overridden by `SL8_*` environment variables.
-pub fn settings_from_env(kind: &StoreKind) -> Result<Settings, SlateError> {
-    let settings =
-        Settings::from_env_with_default(SETTINGS_ENV_PREFIX, default_settings(kind)).map_err(SlateError::Settings)?;
+/// The default settings for this placement, overridden by `SL8_*`
+/// environment variables.
+pub fn settings_from_env(kind: &StoreKind, wal: Option<&WalStore>) -> Result<Settings, SlateError> {
+    let defaults = default_settings_with_wal(kind, wal);
+    let settings = Settings::from_env_with_default(SETTINGS_ENV_PREFIX, defaults).map_err(SlateError::Settings)?;
     settings.validate().map_err(SlateError::Settings)?;
     Ok(settings)
 }
@@ -118,6 +145,9 @@ mod tests {
         assert_eq!(s3.flush_interval, Some(Duration::from_millis(50)));
         assert_eq!(default_settings(&StoreKind::Memory).flush_interval, Some(Duration::from_millis(1)));
         assert_eq!(default_settings(&StoreKind::Local("x".into())).flush_interval, Some(Duration::from_millis(1)));
+        let local_wal = WalStore { kind: StoreKind::Local("w".into()), path: String::new() };
+        let s3_with_local_wal = default_settings_with_wal(&StoreKind::S3 { bucket: "b".into() }, Some(&local_wal));
+        assert_eq!(s3_with_local_wal.flush_interval, Some(Duration::from_millis(1)), "a flush is a local write");
     }
 
     #[test]
@@ -143,7 +173,7 @@ mod tests {
         // The only test that sets SL8_* variables, so no other test sees them.
         std::env::set_var("SL8_FLUSH_INTERVAL", "17ms");
         std::env::set_var("SL8_MANIFEST_POLL_INTERVAL", "3s");
-        let settings = settings_from_env(&StoreKind::Memory);
+        let settings = settings_from_env(&StoreKind::Memory, None);
         std::env::remove_var("SL8_FLUSH_INTERVAL");
         std::env::remove_var("SL8_MANIFEST_POLL_INTERVAL");
         let settings = settings.unwrap();

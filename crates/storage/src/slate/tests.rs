@@ -109,6 +109,7 @@ async fn a_failed_wal_flush_fails_the_append_and_every_later_one() {
     let id = StreamId(1);
     let (records, state) = batch(0, 5);
     storage.append(id, &records, &state, 0).await.unwrap();
+    assert_eq!(storage.health(), Ok(()));
 
     store.refuse_writes(true);
     let acks: Vec<_> = (1..6)
@@ -121,6 +122,7 @@ async fn a_failed_wal_flush_fails_the_append_and_every_later_one() {
         let result = tokio::time::timeout(Duration::from_secs(20), ack).await.expect("fails in time");
         assert!(result.is_err(), "an append that did not reach object storage was acknowledged");
     }
+    assert!(is_backend_error(storage.health()), "a failed WAL makes the store unhealthy");
     store.refuse_writes(false);
     let (records, state) = batch(30, 5);
     assert!(storage.append(id, &records, &state, 0).await.is_err(), "nothing is acknowledged after a gap");
@@ -197,6 +199,8 @@ async fn a_second_writer_on_the_same_store_fences_out_the_first() {
     let (records, state) = batch(3, 3);
     let refused = first.append(StreamId(1), &records, &state, 0).await;
     assert_eq!(refused, Err(StorageError::Fenced), "the fenced writer refuses writes with a clear error");
+    assert_eq!(first.health(), Err(StorageError::Fenced));
+    assert_eq!(second.health(), Ok(()));
 
     // The new writer has everything the old one acknowledged, and carries on.
     assert_eq!(second.load_stream_state(StreamId(1)).await.unwrap().tail.seq_num, 3);
@@ -204,4 +208,16 @@ async fn a_second_writer_on_the_same_store_fences_out_the_first() {
     let seq_nums: Vec<u64> =
         second.read_records(StreamId(1), 0, 10, ALL).await.unwrap().iter().map(|r| r.seq_num).collect();
     assert_eq!(seq_nums, [0, 1, 2, 3, 4, 5]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_store_is_unhealthy_and_keeps_what_it_acknowledged() {
+    let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+    let storage = open(store.clone(), default_settings(&StoreKind::Memory)).await;
+    let (records, state) = batch(0, 3);
+    storage.append(StreamId(1), &records, &state, 0).await.unwrap();
+    storage.close().await.unwrap();
+    assert_eq!(storage.health(), Err(StorageError::Closed));
+    let reopened = open(store, default_settings(&StoreKind::Memory)).await;
+    assert_eq!(reopened.read_records(StreamId(1), 0, 10, ALL).await.unwrap().len(), 3);
 }
