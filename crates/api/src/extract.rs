@@ -6,6 +6,7 @@ use axum::extract::{rejection::PathRejection, FromRequest, Path};
 use bytes::Bytes;
 use http::{header, HeaderMap};
 use lite_domain::{
+    encryption::KeyText,
     limits::REQUEST_TOKEN_BYTES_MAX,
     names::{BasinName, StreamName},
 };
@@ -18,6 +19,7 @@ pub const BASIN_HEADER: &str = "s2-basin";
 pub const REQUEST_TOKEN_HEADER: &str = "s2-request-token";
 pub const FORMAT_HEADER: &str = "s2-format";
 pub const PROVISION_RESULT_HEADER: &str = "s2-provision-result";
+pub const ENCRYPTION_KEY_HEADER: &str = "s2-encryption-key";
 
 /// A header's value as text; absent is `None`, non-text is `bad_header`.
 pub fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> ApiResult<Option<&'a str>> {
@@ -50,6 +52,12 @@ pub fn request_token(headers: &HeaderMap) -> ApiResult<Option<String>> {
         }
         token => Ok(token.map(str::to_owned)),
     }
+}
+
+/// The `s2-encryption-key` text, trimmed. Whether it is a usable key is
+/// decided by the stream: one without a cipher ignores it.
+pub fn encryption_key(headers: &HeaderMap) -> ApiResult<Option<KeyText>> {
+    Ok(header_str(headers, ENCRYPTION_KEY_HEADER)?.map(KeyText::new))
 }
 
 pub fn record_format(headers: &HeaderMap) -> ApiResult<RecordFormat> {

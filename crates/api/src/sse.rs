@@ -45,7 +45,8 @@ pub async fn read_session(
         request = request.resumed(id.seq_num, id.count, id.bytes);
         (count, bytes) = (id.count, id.bytes);
     }
-    let session = service.read(&basin, &stream, request).await?;
+    let key = extract::encryption_key(headers)?;
+    let session = service.read(&basin, &stream, request, key.as_ref()).await?;
 
     let events = session
         .into_stream()
