@@ -6,6 +6,7 @@ mod common;
 mod concurrency;
 mod control_plane;
 mod data_plane;
+mod encryption;
 mod leaks;
 mod lifecycle;
 mod records_http;
