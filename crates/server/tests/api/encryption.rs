@@ -7,8 +7,11 @@ use std::{sync::Arc, time::Duration};
 use bytes::Bytes;
 use futures::StreamExt;
 use lite_domain::{
+    append::SequencingState,
     clock::SystemClock,
     names::{BasinName as DomainBasin, StreamName as DomainStream},
+    position::StreamPosition,
+    record::{Header as DomainHeader, SequencedRecord},
     service::Service,
     storage::{ReadChunk, Storage},
 };
@@ -307,4 +310,37 @@ async fn storage_holds_only_ciphertext_of_encrypted_records() {
     // The command record stays readable.
     assert!(stored[1].sealed.is_none());
     assert_eq!(&stored[1].body[..], b"fence-tok");
+}
+
+#[tokio::test]
+async fn aes_gcm_streams_refuse_seq_nums_beyond_two_to_the_32_minus_one() {
+    let storage = Arc::new(MemoryStorage::new());
+    let t = TestServer::start_with(Service::new(storage.clone(), Arc::new(SystemClock))).await;
+    let (basin, stream) = encrypted_stream_in(&t, EncryptionAlgorithm::Aes256Gcm).await;
+    // Before anything opens the stream, put its tail just below the limit,
+    // behind a (plaintext) command record.
+    let meta = storage
+        .get_stream(&DomainBasin::new(basin.to_string()).unwrap(), &DomainStream::new("s").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let last = u64::from(u32::MAX);
+    let fence = SequencedRecord {
+        seq_num: last - 1,
+        timestamp: 1,
+        headers: vec![DomainHeader { name: Bytes::new(), value: Bytes::from_static(b"fence") }],
+        body: Bytes::new(),
+        sealed: None,
+    };
+    let state = SequencingState { tail: StreamPosition::new(last, 1), ..SequencingState::default() };
+    storage.append(meta.id, &[fence], &state, 1).await.unwrap();
+
+    let stream = stream.with_encryption_key(EncryptionKey::new(KEY));
+    let err = stream.append(batch(["over", "the limit"])).await.unwrap_err();
+    assert_eq!(append_error_code(&err), (422, "invalid"));
+    let ack = stream.append(batch(["the last one"])).await.unwrap();
+    assert_eq!((ack.start.seq_num, ack.end.seq_num), (last, last + 1));
+    let err = stream.append(batch(["one too many"])).await.unwrap_err();
+    assert_eq!(append_error_code(&err), (422, "invalid"));
+    assert_eq!(bodies(&stream.read(from_seq(last)).await.unwrap()), ["the last one"]);
 }
