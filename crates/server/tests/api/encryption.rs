@@ -188,7 +188,15 @@ async fn the_cipher_is_stamped_at_creation_and_survives_basin_changes() {
             ("plain".to_owned(), None),
         ]
     );
-    // The basin's new cipher did not change the existing stream.
+    // Ensure replaces the basin config, cipher included.
+    let url = t.url(&format!("/v1/basins/{name}"));
+    let body = json!({"config": {"stream_cipher": "aes-256-gcm", "create_stream_on_append": true}});
+    assert_eq!(t.http.put(&url).json(&body).send().await.unwrap().status(), 200);
+    let got: Value = t.http.get(&url).send().await.unwrap().json().await.unwrap();
+    assert_eq!(got["stream_cipher"], "aes-256-gcm");
+    let body = json!({"config": {"create_stream_on_append": true, "create_stream_on_read": true}});
+    assert_eq!(t.http.put(&url).json(&body).send().await.unwrap().status(), 200);
+    // The basin's changes did not change the existing streams.
     assert_eq!(bodies(&appended.read(from_seq(0)).await.unwrap()), ["x"]);
     let resp = t.http.get(t.url(&format!("/v1/basins/{name}"))).send().await.unwrap();
     assert_eq!(resp.json::<Value>().await.unwrap()["stream_cipher"], Value::Null);
