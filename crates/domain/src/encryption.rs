@@ -89,7 +89,8 @@ impl Cipher {
         }
     }
 
-    fn tag(self) -> u8 {
+    /// Names the cipher in the associated data.
+    fn ad_id(self) -> u8 {
         match self {
             Self::Aegis256 => 1,
             Self::Aes256Gcm => 2,
@@ -192,7 +193,7 @@ impl RecordCrypt {
         let mut binding =
             Vec::with_capacity(AD_FORMAT.len() + 1 + 8 + basin.as_str().len() + stream.as_str().len() + 8);
         binding.extend_from_slice(AD_FORMAT);
-        binding.push(cipher.tag());
+        binding.push(cipher.ad_id());
         for name in [basin.as_str(), stream.as_str()] {
             binding.extend_from_slice(&(name.len() as u32).to_be_bytes());
             binding.extend_from_slice(name.as_bytes());
