@@ -352,3 +352,54 @@ async fn aes_gcm_streams_refuse_seq_nums_beyond_two_to_the_32_minus_one() {
     assert_eq!(append_error_code(&err), (422, "invalid"));
     assert_eq!(bodies(&stream.read(from_seq(last)).await.unwrap()), ["the last one"]);
 }
+
+#[tokio::test]
+async fn a_long_poll_read_in_base64_format_opens_the_record() {
+    let enc = Raw::new(Some("aegis-256")).await;
+    let key = key_header(KEY);
+    let read = enc
+        .t
+        .http
+        .get(enc.t.url("/v1/streams/s/records?seq_num=0&wait=15"))
+        .header("s2-basin", &enc.basin)
+        .header("s2-format", "base64")
+        .header("s2-encryption-key", &key)
+        .timeout(PATIENCE)
+        .send();
+    let reading = tokio::spawn(async move {
+        let resp = read.await.unwrap();
+        (resp.status().as_u16(), resp.json::<Value>().await.unwrap())
+    });
+    // The read may arrive before or after the append: either way it gets
+    // the record.
+    assert_eq!(enc.append(Some(&key), "late").await.0, 200);
+    let (status, body) = reading.await.unwrap();
+    assert_eq!(status, 200);
+    // "late" in base64.
+    assert_eq!(body["records"][0]["body"], "bGF0ZQ==", "{body}");
+}
+
+#[tokio::test]
+async fn a_following_read_session_opens_live_batches() {
+    let t = TestServer::start().await;
+    let stream = encrypted_stream(&t, EncryptionAlgorithm::Aegis256).await.with_encryption_key(EncryptionKey::new(KEY));
+    let ack = stream.append(batch(["before"])).await.unwrap();
+    let mut session = stream.read_session(from_seq(0), ReadSessionConfig::new()).await.unwrap();
+    let caught_up = session.caught_up();
+    let first = tokio::time::timeout(PATIENCE, session.next()).await.unwrap().unwrap().unwrap();
+    assert_eq!(bodies(&first), ["before"]);
+    let tail = tokio::time::timeout(PATIENCE, async {
+        tokio::select! {
+            tail = caught_up => tail.unwrap(),
+            next = session.next() => panic!("unexpected session item {next:?}"),
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(tail, ack.tail);
+    // Now following: the next records arrive as a live batch.
+    stream.append(batch(["live-1", "live-2"])).await.unwrap();
+    let live = tokio::time::timeout(PATIENCE, session.next()).await.unwrap().unwrap().unwrap();
+    assert!(live.tail.is_some(), "a live batch carries the tail");
+    assert_eq!(bodies(&live), ["live-1", "live-2"]);
+}
