@@ -264,6 +264,21 @@ async fn keys_are_checked_only_on_streams_with_a_cipher() {
         let (status, body) = enc.append(Some(bad), "x").await;
         assert_eq!((status, code(&body)), (400, "bad_header".into()), "key {bad:?}");
     }
+    // S2S sessions without the key: a plain HTTP error, before any frame.
+    for (method, what) in [(reqwest::Method::POST, "append"), (reqwest::Method::GET, "read")] {
+        let resp = enc
+            .t
+            .http
+            .request(method, enc.t.url("/v1/streams/s/records"))
+            .header("s2-basin", &enc.basin)
+            .header("content-type", "s2s/proto")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 400, "S2S {what}");
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(code(&body), "bad_header", "S2S {what}");
+    }
     assert_eq!(enc.append(Some(&padded), "x").await.0, 200, "surrounding whitespace is trimmed");
     let (status, text) = enc.read(Some(&key), "application/json").await;
     assert_eq!(status, 200);
