@@ -280,6 +280,32 @@ test_bench() {
     grep -q '^Catchup:' "$TMP/bench.out" || fail "no catch-up read in: $(cat "$TMP/bench.out")"
 }
 
+test_encryption() {
+    local key other cipher basin uri
+    key="$(head -c 32 /dev/urandom | base64)"
+    other="$(head -c 32 /dev/urandom | base64)"
+    for cipher in aegis-256 aes-256-gcm; do
+        basin="$BASIN-${cipher%%-*}"
+        uri="s2://$basin/secret"
+        s2 create-basin "$basin" --stream-cipher "$cipher" --create-stream-on-append
+        seq_lines 1 20 | S2_ENCRYPTION_KEY="$key" s2 append "$uri"
+        expect_eq "$cipher read" "$(seq_lines 1 20)" "$(S2_ENCRYPTION_KEY="$key" s2 read "$uri" --seq-num 0 --count 20)"
+        expect_eq "$cipher tail -n 2" "$(seq_lines 19 20)" "$(S2_ENCRYPTION_KEY="$key" s2 tail -n 2 "$uri")"
+        if s2 read "$uri" --seq-num 0 --count 1 >"$TMP/out.txt" 2>"$TMP/err.txt"; then
+            fail "$cipher: read without the key succeeded: $(cat "$TMP/out.txt")"
+        fi
+        grep -qi "missing encryption key" "$TMP/err.txt" || fail "$cipher: no missing-key error: $(cat "$TMP/err.txt")"
+        if echo "keyless" | s2 append "$uri" 2>"$TMP/err.txt"; then
+            fail "$cipher: append without the key succeeded"
+        fi
+        if S2_ENCRYPTION_KEY="$other" s2 read "$uri" --seq-num 0 --count 1 >"$TMP/out.txt" 2>"$TMP/err.txt"; then
+            fail "$cipher: read with another key succeeded: $(cat "$TMP/out.txt")"
+        fi
+        grep -qi "decryption" "$TMP/err.txt" || fail "$cipher: no decryption error: $(cat "$TMP/err.txt")"
+        s2 delete-basin "$basin"
+    done
+}
+
 test_delete_basin() {
     s2 delete-basin "$BASIN"
     # `ls` itself must succeed: a failing `ls` lists nothing either.
@@ -303,6 +329,7 @@ for t in \
     test_trim \
     test_compression \
     test_bench \
+    test_encryption \
     test_delete_basin; do
     run_test "$t"
 done

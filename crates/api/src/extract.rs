@@ -7,6 +7,7 @@ use bytes::Bytes;
 use http::{header, HeaderMap};
 use lite_domain::{
     config::StreamConfigOverrides,
+    encryption::KeyText,
     limits::REQUEST_TOKEN_BYTES_MAX,
     names::{BasinName, StreamName},
 };
@@ -25,6 +26,7 @@ pub const PROVISION_RESULT_HEADER: &str = "s2-provision-result";
 /// The config for a stream that an append or read creates (compact JSON of
 /// a stream config, as in the API's bodies).
 pub const STREAM_CONFIG_HEADER: &str = "s2-stream-config";
+pub const ENCRYPTION_KEY_HEADER: &str = "s2-encryption-key";
 
 /// A header's value as text; absent is `None`, non-text is `bad_header`.
 pub fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> ApiResult<Option<&'a str>> {
@@ -67,6 +69,12 @@ pub fn stream_config(headers: &HeaderMap) -> ApiResult<StreamConfigOverrides> {
     let bad = |e: String| ApiError::bad_header(format!("Invalid header `{STREAM_CONFIG_HEADER}`: {e}"));
     let json: StreamConfigJson = serde_json::from_str(text).map_err(|e| bad(format!("invalid JSON: {e}")))?;
     json.try_into().map_err(|e: lite_domain::config::ConfigError| bad(e.to_string()))
+}
+
+/// The `s2-encryption-key` text, trimmed. Whether it is a usable key is
+/// decided by the stream: one without a cipher ignores it.
+pub fn encryption_key(headers: &HeaderMap) -> ApiResult<Option<KeyText>> {
+    Ok(header_str(headers, ENCRYPTION_KEY_HEADER)?.map(KeyText::new))
 }
 
 pub fn record_format(headers: &HeaderMap) -> ApiResult<RecordFormat> {

@@ -82,7 +82,8 @@ pub async fn append(
             append_input_from_json(&bytes, format)?
         }
     };
-    let ack = service.append(&basin, &stream, input, on_create).await?;
+    let key = extract::encryption_key(&headers)?;
+    let ack = service.append(&basin, &stream, input, on_create, key.as_ref()).await?;
     Ok(match extract::accept(&headers) {
         MediaType::Protobuf => protobuf(proto::AppendAck::from(ack)),
         _ => Json(AppendAckJson::from(ack)).into_response(),
@@ -105,12 +106,14 @@ pub async fn read(
     match extract::accept(&headers) {
         MediaType::EventStream => sse::read_session(service, basin, stream, request, on_create, &headers).await,
         MediaType::Protobuf => {
-            let (records, tail) = service.read_unary(&basin, &stream, request, on_create).await?;
+            let key = extract::encryption_key(&headers)?;
+            let (records, tail) = service.read_unary(&basin, &stream, request, on_create, key.as_ref()).await?;
             Ok(protobuf(read_batch_proto(&records, tail)))
         }
         _ => {
             let format = extract::record_format(&headers)?;
-            let (records, tail) = service.read_unary(&basin, &stream, request, on_create).await?;
+            let key = extract::encryption_key(&headers)?;
+            let (records, tail) = service.read_unary(&basin, &stream, request, on_create, key.as_ref()).await?;
             Ok(Json(read_batch_json(&records, tail, format)).into_response())
         }
     }

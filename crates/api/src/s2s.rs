@@ -28,7 +28,7 @@ use lite_protocol::{
 use prost::Message;
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
-use crate::error::ApiResult;
+use crate::{error::ApiResult, extract};
 
 /// Metered bytes one append session may have waiting for acks.
 const SESSION_INFLIGHT_BYTES_MAX: u32 = 16 * 1024 * 1024;
@@ -61,7 +61,8 @@ pub async fn read_session(
     headers: &HeaderMap,
 ) -> ApiResult<Response> {
     let compression = compression(headers);
-    let session = service.read(&basin, &stream, request, on_create).await?;
+    let key = extract::encryption_key(headers)?;
+    let session = service.read(&basin, &stream, request, on_create, key.as_ref()).await?;
     // Frames are encoded as the body is polled, on the connection's task:
     // no task and channel per session between the reader and the socket.
     // The session ends after an error, so its terminal frame is the last.
@@ -89,7 +90,8 @@ pub async fn append_session(
     body: Body,
 ) -> ApiResult<Response> {
     let compression = compression(headers);
-    let session = service.append_session(&basin, &stream, on_create).await?;
+    let key = extract::encryption_key(headers)?;
+    let session = service.append_session(&basin, &stream, on_create, key.as_ref()).await?;
     let (tx, rx) = mpsc::channel(OUTBOUND_FRAMES);
     tokio::spawn(run_append_session(session, body, tx, compression));
     let frames = futures::stream::unfold(rx, |mut rx| async move {

@@ -47,7 +47,8 @@ pub async fn read_session(
         request = request.resumed(id.seq_num, id.count, id.bytes);
         (count, bytes) = (id.count, id.bytes);
     }
-    let session = service.read(&basin, &stream, request, on_create).await?;
+    let key = extract::encryption_key(headers)?;
+    let session = service.read(&basin, &stream, request, on_create, key.as_ref()).await?;
 
     let events = session
         .into_stream()

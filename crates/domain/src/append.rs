@@ -179,6 +179,7 @@ pub fn sequence(
             timestamp,
             headers: record.headers,
             body: record.body,
+            sealed: None,
         });
     }
 

@@ -7,12 +7,12 @@
 
 use thiserror::Error;
 
+use crate::encryption::Cipher;
+
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum ConfigError {
     #[error("retention age must be greater than zero")]
     ZeroRetentionAge,
-    #[error("stream encryption (stream_cipher) is not supported by this server")]
-    CipherUnsupported,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -184,6 +184,8 @@ impl StreamReconfiguration {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct BasinConfig {
     pub default_stream_config: StreamConfigOverrides,
+    /// Stamped on streams created from now on; existing streams keep theirs.
+    pub stream_cipher: Option<Cipher>,
     pub create_stream_on_append: bool,
     pub create_stream_on_read: bool,
 }
@@ -193,6 +195,7 @@ pub struct BasinConfig {
 pub struct BasinReconfiguration {
     /// `Clear` removes every basin-level default; `Set` patches them.
     pub default_stream_config: Patch<StreamReconfiguration>,
+    pub stream_cipher: Patch<Cipher>,
     pub create_stream_on_append: Option<bool>,
     pub create_stream_on_read: Option<bool>,
 }
@@ -205,6 +208,7 @@ impl BasinReconfiguration {
                 Patch::Clear => StreamConfigOverrides::default(),
                 Patch::Set(r) => r.apply_to_defaults(&current.default_stream_config),
             },
+            stream_cipher: self.stream_cipher.apply(current.stream_cipher),
             create_stream_on_append: self.create_stream_on_append.unwrap_or(current.create_stream_on_append),
             create_stream_on_read: self.create_stream_on_read.unwrap_or(current.create_stream_on_read),
         }

@@ -6,6 +6,7 @@ use thiserror::Error;
 use crate::{
     append::{AppendInvalid, AppendRejection},
     config::ConfigError,
+    encryption::EncryptionError,
     names::{BasinName, StreamName},
     position::StreamPosition,
     record::FencingToken,
@@ -38,6 +39,24 @@ pub enum Error {
     Storage(#[from] StorageError),
     #[error("{0}")]
     Unavailable(&'static str),
+    /// A key that a stream with a cipher needs is missing or malformed.
+    #[error("{0}")]
+    EncryptionKey(EncryptionError),
+    #[error("record decryption failed")]
+    DecryptionFailed,
+}
+
+impl From<EncryptionError> for Error {
+    fn from(e: EncryptionError) -> Self {
+        match e {
+            EncryptionError::MissingKey(_) | EncryptionError::KeyNotBase64(_) | EncryptionError::KeyLength(..) => {
+                Self::EncryptionKey(e)
+            }
+            EncryptionError::DecryptionFailed => Self::DecryptionFailed,
+            EncryptionError::SeqNumLimit { .. } => Self::Invalid(e.to_string()),
+            EncryptionError::NoRandomness => Self::Unavailable("could not draw a random nonce to seal records"),
+        }
+    }
 }
 
 impl From<ConfigError> for Error {

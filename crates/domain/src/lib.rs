@@ -10,6 +10,7 @@
 pub mod append;
 pub mod clock;
 pub mod config;
+pub mod encryption;
 pub mod error;
 pub mod lifecycle;
 pub mod limits;

@@ -264,7 +264,7 @@ mod tests {
     use super::*;
 
     fn rec(seq_num: u64, timestamp: u64, body_len: usize) -> SequencedRecord {
-        SequencedRecord { seq_num, timestamp, headers: vec![], body: Bytes::from(vec![0; body_len]) }
+        SequencedRecord { seq_num, timestamp, headers: vec![], body: Bytes::from(vec![0; body_len]), sealed: None }
     }
 
     fn req(start: ReadStart, clamp: bool, wait_secs: Option<u64>, count: Option<u64>) -> ReadRequest {

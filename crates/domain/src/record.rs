@@ -23,17 +23,34 @@ pub struct AppendRecord {
 }
 
 /// A record with its place in a stream.
+///
+/// On a stream with a cipher, storage holds envelope records sealed
+/// ([`crate::encryption`]): no headers, `body` the ciphertext, and `sealed`
+/// set. Everything else about a record (seq num, timestamp, metered size)
+/// stays readable without the key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SequencedRecord {
     pub seq_num: u64,
     pub timestamp: u64,
     pub headers: Vec<Header>,
     pub body: Bytes,
+    pub sealed: Option<Sealed>,
+}
+
+/// Marks a sealed record; what storage and limits need without the key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sealed {
+    /// The metered size of the plaintext record.
+    pub metered_bytes: u64,
 }
 
 impl SequencedRecord {
+    /// The plaintext record's metered size, sealed or not.
     pub fn metered_bytes(&self) -> u64 {
-        metered_bytes(&self.headers, &self.body)
+        match self.sealed {
+            Some(sealed) => sealed.metered_bytes,
+            None => metered_bytes(&self.headers, &self.body),
+        }
     }
 }
 
@@ -89,11 +106,16 @@ pub enum RecordError {
     BadTrimPoint,
 }
 
-/// Tells a command record from a data record. A record is a command iff it
-/// has exactly one header and that header's name is empty.
+/// A record is a command iff it has exactly one header and that header's
+/// name is empty.
+pub fn is_command(headers: &[Header]) -> bool {
+    matches!(headers, [only] if only.name.is_empty())
+}
+
+/// Tells a command record from a data record (see [`is_command`]).
 pub fn command_of(headers: &[Header], body: &Bytes) -> Result<Option<Command>, RecordError> {
     match headers {
-        [only] if only.name.is_empty() => parse_command(&only.value, body).map(Some),
+        [only] if is_command(headers) => parse_command(&only.value, body).map(Some),
         _ if headers.iter().any(|h| h.name.is_empty()) => Err(RecordError::EmptyHeaderName),
         _ => Ok(None),
     }

@@ -13,6 +13,7 @@ use thiserror::Error;
 use crate::{
     append::SequencingState,
     config::{BasinConfig, StreamConfig, StreamConfigOverrides},
+    encryption::Cipher,
     names::{BasinName, StreamName},
     page::{Page, PageRequest},
     record::SequencedRecord,
@@ -46,6 +47,8 @@ pub struct StreamMeta {
     pub name: StreamName,
     pub id: StreamId,
     pub config: StreamConfig,
+    /// Stamped from the basin at creation; never changes.
+    pub cipher: Option<Cipher>,
     pub created_at_secs: u64,
     pub deleted_at_secs: Option<u64>,
     pub creation: Option<CreationToken<StreamConfigOverrides>>,

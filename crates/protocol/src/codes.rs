@@ -19,6 +19,7 @@ pub enum ErrorCode {
     Other,
     NotImplemented,
     Unavailable,
+    DecryptionFailed,
 }
 
 impl ErrorCode {
@@ -40,12 +41,19 @@ impl ErrorCode {
             Self::Other => "other",
             Self::NotImplemented => "not_implemented",
             Self::Unavailable => "unavailable",
+            Self::DecryptionFailed => "decryption_failed",
         }
     }
 
     pub fn status(self) -> u16 {
         match self {
-            Self::BadHeader | Self::BadPath | Self::BadQuery | Self::BadJson | Self::BadProto | Self::BadFrame => 400,
+            Self::BadHeader
+            | Self::BadPath
+            | Self::BadQuery
+            | Self::BadJson
+            | Self::BadProto
+            | Self::BadFrame
+            | Self::DecryptionFailed => 400,
             Self::BasinNotFound | Self::StreamNotFound => 404,
             Self::ResourceAlreadyExists | Self::BasinDeletionPending | Self::StreamDeletionPending => 409,
             Self::Invalid => 422,
@@ -67,5 +75,9 @@ mod tests {
         assert_eq!(ErrorCode::Unavailable.status(), 503);
         assert_eq!(ErrorCode::StreamDeletionPending.status(), 409);
         assert_eq!(ErrorCode::NotImplemented.as_str(), "not_implemented");
+        assert_eq!(
+            (ErrorCode::DecryptionFailed.as_str(), ErrorCode::DecryptionFailed.status()),
+            ("decryption_failed", 400)
+        );
     }
 }

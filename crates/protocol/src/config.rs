@@ -1,8 +1,11 @@
 //! JSON shapes of basin and stream configs, and their reconfigurations.
 
-use lite_domain::config::{
-    BasinConfig, BasinReconfiguration, ConfigError, Patch, RetentionPolicy, StorageClass, StreamConfig,
-    StreamConfigOverrides, StreamReconfiguration, TimestampingMode,
+use lite_domain::{
+    config::{
+        BasinConfig, BasinReconfiguration, ConfigError, Patch, RetentionPolicy, StorageClass, StreamConfig,
+        StreamConfigOverrides, StreamReconfiguration, TimestampingMode,
+    },
+    encryption::Cipher,
 };
 use serde::{Deserialize, Serialize};
 
@@ -17,6 +20,34 @@ pub enum StorageClassJson {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InfiniteJson {}
+
+/// A stream cipher; an unknown name fails deserialization (`bad_json`), as
+/// in the reference server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CipherJson {
+    #[serde(rename = "aegis-256")]
+    Aegis256,
+    #[serde(rename = "aes-256-gcm")]
+    Aes256Gcm,
+}
+
+impl From<CipherJson> for Cipher {
+    fn from(v: CipherJson) -> Self {
+        match v {
+            CipherJson::Aegis256 => Self::Aegis256,
+            CipherJson::Aes256Gcm => Self::Aes256Gcm,
+        }
+    }
+}
+
+impl From<Cipher> for CipherJson {
+    fn from(v: Cipher) -> Self {
+        match v {
+            Cipher::Aegis256 => Self::Aegis256,
+            Cipher::Aes256Gcm => Self::Aes256Gcm,
+        }
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -167,7 +198,7 @@ pub struct BasinConfigJson {
     #[serde(default)]
     pub default_stream_config: Option<StreamConfigJson>,
     #[serde(default)]
-    pub stream_cipher: Option<String>,
+    pub stream_cipher: Option<CipherJson>,
     #[serde(default)]
     pub create_stream_on_append: Option<bool>,
     #[serde(default)]
@@ -178,11 +209,9 @@ impl TryFrom<BasinConfigJson> for BasinConfig {
     type Error = ConfigError;
 
     fn try_from(v: BasinConfigJson) -> Result<Self, ConfigError> {
-        if v.stream_cipher.is_some() {
-            return Err(ConfigError::CipherUnsupported);
-        }
         Ok(Self {
             default_stream_config: v.default_stream_config.map(TryInto::try_into).transpose()?.unwrap_or_default(),
+            stream_cipher: v.stream_cipher.map(Cipher::from),
             create_stream_on_append: v.create_stream_on_append.unwrap_or(false),
             create_stream_on_read: v.create_stream_on_read.unwrap_or(false),
         })
@@ -193,7 +222,7 @@ impl TryFrom<BasinConfigJson> for BasinConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct BasinConfigView {
     pub default_stream_config: Option<StreamConfigView>,
-    pub stream_cipher: Option<String>,
+    pub stream_cipher: Option<CipherJson>,
     pub create_stream_on_append: bool,
     pub create_stream_on_read: bool,
 }
@@ -229,7 +258,7 @@ impl From<BasinConfig> for BasinConfigView {
         let defaults = v.default_stream_config;
         Self {
             default_stream_config: (!defaults.is_empty()).then(|| StreamConfigJson::from(defaults).into()),
-            stream_cipher: None,
+            stream_cipher: v.stream_cipher.map(CipherJson::from),
             create_stream_on_append: v.create_stream_on_append,
             create_stream_on_read: v.create_stream_on_read,
         }
@@ -292,7 +321,7 @@ pub struct BasinReconfigurationJson {
     #[serde(default)]
     pub default_stream_config: Field<StreamReconfigurationJson>,
     #[serde(default)]
-    pub stream_cipher: Field<String>,
+    pub stream_cipher: Field<CipherJson>,
     /// `null` is taken as "unchanged".
     #[serde(default)]
     pub create_stream_on_append: Option<bool>,
@@ -304,11 +333,9 @@ impl TryFrom<BasinReconfigurationJson> for BasinReconfiguration {
     type Error = ConfigError;
 
     fn try_from(v: BasinReconfigurationJson) -> Result<Self, ConfigError> {
-        if matches!(v.stream_cipher, Field::Value(_)) {
-            return Err(ConfigError::CipherUnsupported);
-        }
         Ok(Self {
             default_stream_config: v.default_stream_config.try_map(TryInto::try_into)?,
+            stream_cipher: v.stream_cipher.try_map(|c| Ok(c.into()))?,
             create_stream_on_append: v.create_stream_on_append,
             create_stream_on_read: v.create_stream_on_read,
         })
@@ -369,6 +396,22 @@ mod tests {
         let r: StreamReconfigurationJson = serde_json::from_value(json!({"timestamping": null})).unwrap();
         let r = StreamReconfiguration::try_from(r).unwrap();
         assert_eq!((r.timestamping_mode, r.timestamping_uncapped), (Patch::Clear, Patch::Clear));
+    }
+
+    #[test]
+    fn stream_cipher_is_set_shown_and_patched_in_three_states() {
+        let c: BasinConfigJson = serde_json::from_value(json!({"stream_cipher": "aegis-256"})).unwrap();
+        let config = BasinConfig::try_from(c).unwrap();
+        assert_eq!(config.stream_cipher, Some(Cipher::Aegis256));
+        assert_eq!(serde_json::to_value(BasinConfigView::from(config)).unwrap()["stream_cipher"], json!("aegis-256"));
+        let patch = |v| {
+            let r: BasinReconfigurationJson = serde_json::from_value(v).unwrap();
+            BasinReconfiguration::try_from(r).unwrap().stream_cipher
+        };
+        assert_eq!(patch(json!({})), Patch::Keep);
+        assert_eq!(patch(json!({"stream_cipher": null})), Patch::Clear);
+        assert_eq!(patch(json!({"stream_cipher": "aes-256-gcm"})), Patch::Set(Cipher::Aes256Gcm));
+        assert!(serde_json::from_value::<BasinConfigJson>(json!({"stream_cipher": "bogus"})).is_err());
     }
 
     #[test]

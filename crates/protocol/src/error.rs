@@ -57,13 +57,18 @@ impl From<Error> for WireError {
             Error::Storage(StorageError::Fenced | StorageError::Closed) => Self::new(ErrorCode::Unavailable, message),
             Error::Storage(StorageError::Backend(_)) => Self::new(ErrorCode::Storage, message),
             Error::Unavailable(m) => Self::new(ErrorCode::Unavailable, m),
+            Error::EncryptionKey(_) => Self::new(ErrorCode::BadHeader, message),
+            Error::DecryptionFailed => Self::new(ErrorCode::DecryptionFailed, message),
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use lite_domain::record::FencingToken;
+    use lite_domain::{
+        encryption::{Cipher, EncryptionError},
+        record::FencingToken,
+    };
 
     use super::*;
 
@@ -81,6 +86,14 @@ mod tests {
 
     #[test]
     fn invalid_is_422_with_code() {
+        let e = WireError::from(Error::EncryptionKey(EncryptionError::MissingKey(Cipher::Aegis256)));
+        assert_eq!(e.status, 400);
+        assert_eq!(
+            e.body,
+            json!({"code": "bad_header", "message": "missing encryption key for stream cipher 'aegis-256'"})
+        );
+        let e = WireError::from(Error::DecryptionFailed);
+        assert_eq!((e.status, &e.body["code"]), (400, &json!("decryption_failed")));
         let e = WireError::from(Error::Invalid("nope".into()));
         assert_eq!(e.status, 422);
         assert_eq!(e.body, json!({"code": "invalid", "message": "nope"}));

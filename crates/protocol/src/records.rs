@@ -214,7 +214,7 @@ mod tests {
 
     #[test]
     fn read_batch_json_omits_empty_fields_and_tail() {
-        let r = SequencedRecord { seq_num: 1, timestamp: 2, headers: vec![], body: Bytes::new() };
+        let r = SequencedRecord { seq_num: 1, timestamp: 2, headers: vec![], body: Bytes::new(), sealed: None };
         let v = serde_json::to_value(read_batch_json(&[r], None, RecordFormat::Raw)).unwrap();
         assert_eq!(v, json!({"records": [{"seq_num": 1, "timestamp": 2}]}));
     }

@@ -5,7 +5,7 @@ use lite_domain::storage::{BasinMeta, StreamMeta};
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    config::{BasinConfigJson, StreamConfigJson},
+    config::{BasinConfigJson, CipherJson, StreamConfigJson},
     time::rfc3339,
 };
 
@@ -37,7 +37,7 @@ pub struct StreamInfoJson {
     pub created_at: String,
     /// Always present, `null` while the stream is live.
     pub deleted_at: Option<String>,
-    pub cipher: Option<String>,
+    pub cipher: Option<CipherJson>,
 }
 
 impl From<&StreamMeta> for StreamInfoJson {
@@ -46,7 +46,7 @@ impl From<&StreamMeta> for StreamInfoJson {
             name: meta.name.as_str().to_owned(),
             created_at: rfc3339(meta.created_at_secs),
             deleted_at: meta.deleted_at_secs.map(rfc3339),
-            cipher: None,
+            cipher: meta.cipher.map(CipherJson::from),
         }
     }
 }

@@ -12,7 +12,7 @@ use lite_domain::{
     names::{BasinName, StreamName},
     service::Service,
 };
-use lite_protocol::config::{StorageClassJson, TimestampingModeJson};
+use lite_protocol::config::{CipherJson, StorageClassJson, TimestampingModeJson};
 use serde::Deserialize;
 
 #[derive(Debug, thiserror::Error)]
@@ -50,7 +50,7 @@ struct BasinConfigSpec {
     #[serde(default)]
     default_stream_config: Option<StreamConfigSpec>,
     #[serde(default)]
-    stream_cipher: Option<String>,
+    stream_cipher: Option<CipherJson>,
     #[serde(default)]
     create_stream_on_append: Option<bool>,
     #[serde(default)]
@@ -122,9 +122,6 @@ impl StreamConfigSpec {
 
 impl BasinConfigSpec {
     fn config(&self) -> Result<BasinConfig, InitError> {
-        if self.stream_cipher.is_some() {
-            return Err(InitError::Invalid("stream_cipher is not supported by this server".into()));
-        }
         Ok(BasinConfig {
             default_stream_config: self
                 .default_stream_config
@@ -132,6 +129,7 @@ impl BasinConfigSpec {
                 .map(StreamConfigSpec::overrides)
                 .transpose()?
                 .unwrap_or_default(),
+            stream_cipher: self.stream_cipher.map(Into::into),
             create_stream_on_append: self.create_stream_on_append.unwrap_or(false),
             create_stream_on_read: self.create_stream_on_read.unwrap_or(false),
         })
@@ -207,7 +205,7 @@ impl InitSpec {
 mod tests {
     use std::sync::Arc;
 
-    use lite_domain::{clock::SystemClock, config::TimestampingMode};
+    use lite_domain::{clock::SystemClock, config::TimestampingMode, encryption::Cipher};
     use lite_storage::MemoryStorage;
 
     use super::*;
@@ -221,7 +219,7 @@ mod tests {
         let service = Service::new(Arc::new(MemoryStorage::new()), Arc::new(SystemClock));
         let spec = spec(serde_json::json!({"basins": [{
             "name": "init-basin",
-            "config": {"create_stream_on_append": true, "default_stream_config": {"retention_policy": "1h"}},
+            "config": {"create_stream_on_append": true, "stream_cipher": "aegis-256", "default_stream_config": {"retention_policy": "1h"}},
             "streams": [{"name": "events", "config": {"timestamping": {"mode": "arrival"}, "delete_on_empty": {"min_age": "10m"}}}]
         }]}))
         .unwrap();
@@ -235,6 +233,8 @@ mod tests {
         assert_eq!(first, second);
         assert!(first.0.config.create_stream_on_append);
         let stream = first.1;
+        assert_eq!(first.0.config.stream_cipher, Some(Cipher::Aegis256));
+        assert_eq!(stream.cipher, Some(Cipher::Aegis256));
         assert_eq!(stream.config.retention_policy, RetentionPolicy::Age(3600));
         assert_eq!(stream.config.timestamping_mode, TimestampingMode::Arrival);
         assert_eq!(stream.config.delete_on_empty_min_age_secs, 600);
@@ -249,5 +249,8 @@ mod tests {
         assert!(matches!(bad.plan(), Err(InitError::Invalid(_))));
         let zero = spec(serde_json::json!({"basins": [{"name": "ok-basin", "streams": [{"name": "s", "config": {"retention_policy": "0s"}}]}]})).unwrap();
         assert!(matches!(zero.plan(), Err(InitError::Invalid(_))));
+        assert!(
+            spec(serde_json::json!({"basins": [{"name": "ok-basin", "config": {"stream_cipher": "rot13"}}]})).is_err()
+        );
     }
 }

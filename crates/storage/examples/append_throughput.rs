@@ -87,7 +87,13 @@ async fn drive(
     loop {
         while in_flight.len() < window && Instant::now() < deadline {
             let records: Vec<_> = (next_seq..next_seq + per_batch)
-                .map(|seq| SequencedRecord { seq_num: seq, timestamp: seq, headers: vec![], body: body.clone() })
+                .map(|seq| SequencedRecord {
+                    seq_num: seq,
+                    timestamp: seq,
+                    headers: vec![],
+                    body: body.clone(),
+                    sealed: None,
+                })
                 .collect();
             next_seq += per_batch;
             let state = SequencingState { tail: StreamPosition::new(next_seq, next_seq - 1), ..Default::default() };

@@ -15,6 +15,7 @@ use tokio::{
 use super::{random_u64, registry::LiveStream, sequencer::LiveBatch, AutoCreate, Service};
 use crate::{
     config::StreamConfigOverrides,
+    encryption::{open_records, KeyText, RecordCrypt},
     error::Error,
     limits::{BATCH_METERED_BYTES_MAX, HEARTBEAT_SECS_MAX, HEARTBEAT_SECS_MIN, RECORDS_PER_BATCH_MAX},
     names::{BasinName, StreamName},
@@ -65,14 +66,17 @@ impl Service {
         }
     }
 
-    /// Starts a read. Errors that precede any output (unknown stream, start
-    /// beyond the tail, invalid request) are returned here.
+    /// Starts a read. Errors that precede any output (unknown stream, a
+    /// missing key, start beyond the tail, invalid request) are returned
+    /// here; a record that does not open under `key` ends the session with
+    /// [`Error::DecryptionFailed`].
     pub async fn read(
         &self,
         basin: &BasinName,
         stream: &StreamName,
         request: ReadRequest,
         on_create: StreamConfigOverrides,
+        key: Option<&KeyText>,
     ) -> Result<ReadSession, Error> {
         if let (ReadStart::Timestamp(ts), Some(until)) = (request.start, request.end.until) {
             if ts >= until {
@@ -80,10 +84,12 @@ impl Service {
             }
         }
         let mut live = self.open_stream(basin, stream, AutoCreate::OnRead(on_create)).await?;
+        let mut crypt = RecordCrypt::for_stream(&live.meta, key)?;
         let snapshot = match live.sequencer.follow().await {
             Ok(snapshot) => snapshot,
             Err(_gone) => {
                 live = self.open_stream(basin, stream, AutoCreate::OnRead(on_create)).await?;
+                crypt = RecordCrypt::for_stream(&live.meta, key)?;
                 live.sequencer
                     .follow()
                     .await
@@ -109,6 +115,7 @@ impl Service {
             waits_at_tail: request.end.waits_at_tail(),
             live_rx: snapshot.live,
             live,
+            crypt,
         };
         let (tx, rx) = mpsc::channel(SESSION_BUFFER);
         tokio::spawn(reader.run(tx));
@@ -123,9 +130,10 @@ impl Service {
         stream: &StreamName,
         mut request: ReadRequest,
         on_create: StreamConfigOverrides,
+        key: Option<&KeyText>,
     ) -> Result<(Vec<SequencedRecord>, Option<StreamPosition>), Error> {
         request.end = request.end.unary();
-        let mut session = self.read(basin, stream, request, on_create).await?;
+        let mut session = self.read(basin, stream, request, on_create, key).await?;
         while let Some(output) = session.next().await {
             if let ReadOutput::Batch { records, tail } = output? {
                 return Ok((records, tail));
@@ -153,6 +161,8 @@ struct Reader {
     wait: Option<Duration>,
     waits_at_tail: bool,
     live_rx: broadcast::Receiver<std::sync::Arc<LiveBatch>>,
+    /// Opens the records of a stream with a cipher, with the reader's key.
+    crypt: Option<RecordCrypt>,
 }
 
 type Outputs = mpsc::Sender<Result<ReadOutput, Error>>;
@@ -197,7 +207,8 @@ impl Reader {
             let done = self.budget.take_batch(records, &mut out);
             if let Some(last) = out.last() {
                 self.pos = last.seq_num + 1;
-                if self.emit(tx, ReadOutput::Batch { records: out, tail: None }).await == Flow::Done {
+                let records = open_records(self.crypt.as_ref(), out)?;
+                if self.emit(tx, ReadOutput::Batch { records, tail: None }).await == Flow::Done {
                     return Ok(Flow::Done);
                 }
             }
@@ -260,7 +271,8 @@ impl Reader {
         self.tail = batch.tail;
         if let Some(last) = out.last() {
             self.pos = last.seq_num + 1;
-            let output = ReadOutput::Batch { records: out, tail: Some(batch.tail) };
+            let records = open_records(self.crypt.as_ref(), out)?;
+            let output = ReadOutput::Batch { records, tail: Some(batch.tail) };
             if self.emit(tx, output).await == Flow::Done {
                 return Ok(Flow::Done);
             }

@@ -29,8 +29,9 @@ use futures::{stream::FuturesOrdered, FutureExt, StreamExt};
 use tokio::sync::{broadcast, mpsc, oneshot, Notify};
 
 use crate::{
-    append::{sequence, AppendBatch, SequencingState, TimestampRule},
+    append::{sequence, AppendBatch, Sequenced, SequencingState, TimestampRule},
     clock::Clock,
+    encryption::RecordCrypt,
     error::Error,
     position::StreamPosition,
     record::SequencedRecord,
@@ -76,6 +77,7 @@ enum Request {
         batch: AppendBatch,
         reply: AckSender,
         session: Option<Poison>,
+        crypt: Option<Arc<RecordCrypt>>,
     },
     Follow {
         reply: oneshot::Sender<FollowSnapshot>,
@@ -117,14 +119,16 @@ impl SequencerHandle {
     }
 
     /// Queues a batch behind every batch queued before it; the receiver
-    /// yields its ack once durable.
+    /// yields its ack once durable. With `crypt`, its envelope records are
+    /// sealed once their seq nums are known.
     pub async fn submit(
         &self,
         batch: AppendBatch,
         session: Option<Poison>,
+        crypt: Option<Arc<RecordCrypt>>,
     ) -> Result<AckReceiver, (Gone, AppendBatch)> {
         let (reply, ack) = oneshot::channel();
-        match self.mailbox.send(Request::Append { batch, reply, session }).await {
+        match self.mailbox.send(Request::Append { batch, reply, session, crypt }).await {
             Ok(()) => Ok(ack),
             Err(mpsc::error::SendError(Request::Append { batch, .. })) => Err((Gone, batch)),
             Err(_) => unreachable!("send returns the request it was given"),
@@ -299,7 +303,7 @@ impl Sequencer {
 
     fn handle(&mut self, request: Request) {
         match request {
-            Request::Append { batch, reply, session } => self.append(batch, reply, session),
+            Request::Append { batch, reply, session, crypt } => self.append(batch, reply, session, crypt.as_deref()),
             Request::Follow { reply } => {
                 let _ = reply.send(FollowSnapshot {
                     tail: self.durable.tail,
@@ -315,13 +319,16 @@ impl Sequencer {
         }
     }
 
-    fn append(&mut self, batch: AppendBatch, reply: AckSender, session: Option<Poison>) {
+    fn append(&mut self, batch: AppendBatch, reply: AckSender, session: Option<Poison>, crypt: Option<&RecordCrypt>) {
         let poisoned = session.as_ref().is_some_and(|p| p.load(Ordering::Acquire));
         let now_ms = self.clock.now_ms();
         let sequenced = if poisoned {
             Err(Error::Unavailable("an earlier append of this session failed"))
         } else {
-            sequence(&self.pending, batch, self.rule, now_ms).map_err(Error::from)
+            sequence(&self.pending, batch, self.rule, now_ms).map_err(Error::from).and_then(|sequenced| match crypt {
+                Some(crypt) => Ok(Sequenced { records: crypt.seal_batch(sequenced.records)?, ..sequenced }),
+                None => Ok(sequenced),
+            })
         };
         let flight: InFlight = match sequenced {
             Ok(sequenced) => {

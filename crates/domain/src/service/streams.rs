@@ -77,6 +77,7 @@ impl Service {
             name,
             id: StreamId(random_u64(self.clock.now_ms())),
             config: overrides.resolve(&basin.config.default_stream_config),
+            cipher: basin.config.stream_cipher,
             created_at_secs: self.clock.now_secs(),
             deleted_at_secs: None,
             creation: request_token.map(|request_token| CreationToken { request_token, config: overrides }),

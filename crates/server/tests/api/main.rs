@@ -7,6 +7,7 @@ mod compression;
 mod concurrency;
 mod control_plane;
 mod data_plane;
+mod encryption;
 mod leaks;
 mod lifecycle;
 mod records_http;

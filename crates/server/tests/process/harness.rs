@@ -99,6 +99,18 @@ impl Process {
         client_for(self.port)
     }
 
+    /// SIGTERM, then waits for the graceful shutdown to finish.
+    pub async fn stop(mut self) {
+        let pid = self.child.id().expect("the process runs");
+        let sent = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().expect("kill runs");
+        assert!(sent.success(), "SIGTERM was delivered");
+        let status = tokio::time::timeout(Duration::from_secs(30), self.child.wait())
+            .await
+            .expect("the server stops within 30 s of SIGTERM")
+            .expect("the process ends");
+        assert!(status.success(), "the server exits cleanly on SIGTERM: {status}");
+    }
+
     /// SIGKILL: no chance to flush anything.
     pub async fn kill_9(mut self) {
         self.child.start_kill().expect("kill");

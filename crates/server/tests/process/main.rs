@@ -1,8 +1,9 @@
 //! Tests of the `s2-lite` binary as a process: crash safety on local disk
 //! (kill -9 during a write load), storage on an S3 API, bounded storage
-//! growth under append-and-trim, health under fencing, clean shutdown, and
-//! request logs.
+//! growth under append-and-trim, health under fencing, clean shutdown,
+//! request logs, and no plaintext at rest for encrypted streams.
 
+mod at_rest;
 mod crash;
 mod harness;
 mod health;

@@ -17,10 +17,11 @@ use futures::FutureExt;
 use lite_domain::{
     append::SequencingState,
     config::{BasinConfig, RetentionPolicy, StorageClass, StreamConfig, StreamConfigOverrides, TimestampingMode},
+    encryption::Cipher,
     names::{BasinName, StreamName},
     page::PageRequest,
     position::StreamPosition,
-    record::{FencingToken, Header, SequencedRecord},
+    record::{FencingToken, Header, Sealed, SequencedRecord},
     storage::{BasinMeta, CreationToken, ReadChunk, Storage, StreamId, StreamMeta},
 };
 
@@ -55,6 +56,7 @@ macro_rules! conformance_tests {
             streams_round_trip_and_list_only_within_their_basin,
             stream_state_starts_empty_and_round_trips,
             appended_records_read_back_exactly,
+            sealed_records_read_back_opaque_with_their_plaintext_size,
             reads_stop_at_the_chunk_limits,
             timestamp_lookup_finds_the_first_record_at_or_after,
             streams_do_not_see_each_others_records,
@@ -119,6 +121,7 @@ fn stream(basin: &str, name: &str, id: u64) -> StreamMeta {
         name: stream_name(name),
         id: StreamId(id),
         config: StreamConfig::default(),
+        cipher: None,
         created_at_secs: 1_700_000_000,
         deleted_at_secs: None,
         creation: None,
@@ -126,7 +129,7 @@ fn stream(basin: &str, name: &str, id: u64) -> StreamMeta {
 }
 
 fn record(seq_num: u64, timestamp: u64, body: &'static [u8]) -> SequencedRecord {
-    SequencedRecord { seq_num, timestamp, headers: Vec::new(), body: Bytes::from_static(body) }
+    SequencedRecord { seq_num, timestamp, headers: Vec::new(), body: Bytes::from_static(body), sealed: None }
 }
 
 fn state_after(records: &[SequencedRecord]) -> SequencingState {
@@ -153,6 +156,7 @@ async fn append_pipelined(storage: &dyn Storage, id: StreamId, batches: u64, per
                 timestamp: seq / 3,
                 headers: vec![Header { name: Bytes::from_static(b"batch"), value: Bytes::from(b.to_string()) }],
                 body: Bytes::from(format!("record {seq}")),
+                sealed: None,
             })
             .collect();
         acks.push(storage.append(id, &records, &state_after(&records), 0));
@@ -207,6 +211,7 @@ pub async fn basin_meta_round_trips_and_is_removed<B: Backend>() {
             timestamping_uncapped: Some(true),
             delete_on_empty_min_age_secs: None,
         },
+        stream_cipher: Some(Cipher::Aes256Gcm),
         create_stream_on_append: true,
         create_stream_on_read: false,
     };
@@ -282,6 +287,7 @@ pub async fn streams_round_trip_and_list_only_within_their_basin<B: Backend>() {
         timestamping_uncapped: true,
         delete_on_empty_min_age_secs: 60,
     };
+    full.cipher = Some(Cipher::Aegis256);
     full.deleted_at_secs = Some(1_700_000_200);
     full.creation = Some(CreationToken {
         request_token: "tok".into(),
@@ -337,14 +343,21 @@ pub async fn appended_records_read_back_exactly<B: Backend>() {
         value: Bytes::from_static(value),
     };
     let records = vec![
-        SequencedRecord { seq_num: 0, timestamp: 10, headers: vec![], body: Bytes::new() },
+        SequencedRecord { seq_num: 0, timestamp: 10, headers: vec![], body: Bytes::new(), sealed: None },
         SequencedRecord {
             seq_num: 1,
             timestamp: 10,
             headers: vec![header(b"k", b"v"), header(b"k", b""), header(b"\xff\x00", b"\x00")],
             body: Bytes::from_static(b"\x00\x01\xfe\xff"),
+            sealed: None,
         },
-        SequencedRecord { seq_num: 2, timestamp: 11, headers: vec![header(b"", b"fence")], body: "tok".into() },
+        SequencedRecord {
+            seq_num: 2,
+            timestamp: 11,
+            headers: vec![header(b"", b"fence")],
+            body: "tok".into(),
+            sealed: None,
+        },
     ];
     append(&*storage, id, &records).await;
     let more: Vec<_> = (3..8).map(|seq| record(seq, 12, b"more")).collect();
@@ -358,6 +371,27 @@ pub async fn appended_records_read_back_exactly<B: Backend>() {
     assert_eq!(storage.read_records(id, 5, 5, ALL).await.unwrap(), vec![]);
     assert_eq!(storage.read_records(id, 5, 2, ALL).await.unwrap(), vec![]);
     assert_eq!(storage.read_records(StreamId(8), 0, 100, ALL).await.unwrap(), vec![]);
+}
+
+/// Storage keeps a sealed record's body as opaque bytes and its plaintext
+/// metered size, which read chunks are measured by.
+pub async fn sealed_records_read_back_opaque_with_their_plaintext_size<B: Backend>() {
+    let backend = B::open().await;
+    let storage = backend.storage();
+    let id = StreamId(17);
+    let sealed = |seq_num, metered_bytes| SequencedRecord {
+        seq_num,
+        timestamp: 5,
+        headers: Vec::new(),
+        body: Bytes::from(vec![seq_num as u8; 40]),
+        sealed: Some(Sealed { metered_bytes }),
+    };
+    let records = vec![sealed(0, 1000), record(1, 5, b"plain"), sealed(2, 1000), sealed(3, 10)];
+    append(&*storage, id, &records).await;
+    assert_eq!(read_all(&*storage, id).await, records);
+    let chunk = ReadChunk { records_max: 100, metered_bytes_max: 1500 };
+    let read: Vec<_> = storage.read_records(id, 0, 4, chunk).await.unwrap().iter().map(|r| r.seq_num).collect();
+    assert_eq!(read, vec![0, 1]);
 }
 
 pub async fn reads_stop_at_the_chunk_limits<B: Backend>() {

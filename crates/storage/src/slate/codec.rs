@@ -6,6 +6,10 @@
 //! big-endian u64, lengths are u32, booleans are `0`/`1`, options are a
 //! presence byte then the value, enums are a one-byte tag.
 //!
+//! Versions: metadata written as [`V1`] predates ciphers (read as "no
+//! cipher"); [`V2`] adds them. A record value is [`V1`] for a plaintext
+//! record and [`SEALED`] for a sealed one, whose body is opaque here.
+//!
 //! Decoding never panics: stored bytes may be corrupt, and every way they
 //! can be wrong is a [`DecodeError`].
 
@@ -13,15 +17,20 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use lite_domain::{
     append::SequencingState,
     config::{BasinConfig, RetentionPolicy, StorageClass, StreamConfig, StreamConfigOverrides, TimestampingMode},
+    encryption::Cipher,
     names::{BasinName, NameError, StreamName},
     position::StreamPosition,
-    record::{FencingToken, Header, SequencedRecord},
+    record::{FencingToken, Header, Sealed, SequencedRecord},
     storage::{BasinMeta, CreationToken, StreamId, StreamMeta},
 };
 use thiserror::Error;
 
-/// The only format version so far.
+/// The first format version.
 const V1: u8 = 1;
+/// Metadata with ciphers.
+const V2: u8 = 2;
+/// A sealed record: timestamp, plaintext metered size, then the sealed body.
+const SEALED: u8 = 2;
 
 /// Why stored bytes could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -45,7 +54,7 @@ pub enum DecodeError {
 }
 
 pub fn encode_basin_meta(meta: &BasinMeta) -> Bytes {
-    let mut enc = Encoder::new();
+    let mut enc = Encoder::new(V2);
     enc.basin_config(&meta.config);
     enc.u64(meta.created_at_secs);
     enc.option(meta.deleted_at_secs, Encoder::u64);
@@ -58,7 +67,7 @@ pub fn encode_basin_meta(meta: &BasinMeta) -> Bytes {
 
 /// The name is the key's; the value holds the rest.
 pub fn decode_basin_meta(name: BasinName, value: Bytes) -> Result<BasinMeta, DecodeError> {
-    let mut dec = Decoder::new("basin meta", value)?;
+    let mut dec = Decoder::new("basin meta", value, V2)?;
     let config = dec.basin_config()?;
     let created_at_secs = dec.u64()?;
     let deleted_at_secs = dec.option(Decoder::u64)?;
@@ -68,9 +77,10 @@ pub fn decode_basin_meta(name: BasinName, value: Bytes) -> Result<BasinMeta, Dec
 }
 
 pub fn encode_stream_meta(meta: &StreamMeta) -> Bytes {
-    let mut enc = Encoder::new();
+    let mut enc = Encoder::new(V2);
     enc.u64(meta.id.0);
     enc.stream_config(&meta.config);
+    enc.option(meta.cipher, Encoder::cipher);
     enc.u64(meta.created_at_secs);
     enc.option(meta.deleted_at_secs, Encoder::u64);
     enc.option(meta.creation.as_ref(), |enc, token| {
@@ -82,18 +92,19 @@ pub fn encode_stream_meta(meta: &StreamMeta) -> Bytes {
 
 /// The names are the key's; the value holds the rest.
 pub fn decode_stream_meta(basin: BasinName, name: StreamName, value: Bytes) -> Result<StreamMeta, DecodeError> {
-    let mut dec = Decoder::new("stream meta", value)?;
+    let mut dec = Decoder::new("stream meta", value, V2)?;
     let id = StreamId(dec.u64()?);
     let config = dec.stream_config()?;
+    let cipher = dec.since(V2, |dec| dec.option(Decoder::cipher))?.flatten();
     let created_at_secs = dec.u64()?;
     let deleted_at_secs = dec.option(Decoder::u64)?;
     let creation = dec.option(|dec| Ok(CreationToken { request_token: dec.string()?, config: dec.overrides()? }))?;
     dec.finish()?;
-    Ok(StreamMeta { basin, name, id, config, created_at_secs, deleted_at_secs, creation })
+    Ok(StreamMeta { basin, name, id, config, cipher, created_at_secs, deleted_at_secs, creation })
 }
 
 pub fn encode_state(state: &SequencingState) -> Bytes {
-    let mut enc = Encoder::new();
+    let mut enc = Encoder::new(V1);
     enc.u64(state.tail.seq_num);
     enc.u64(state.tail.timestamp);
     enc.str(state.fencing_token.as_str());
@@ -102,7 +113,7 @@ pub fn encode_state(state: &SequencingState) -> Bytes {
 }
 
 pub fn decode_state(value: Bytes) -> Result<SequencingState, DecodeError> {
-    let mut dec = Decoder::new("stream state", value)?;
+    let mut dec = Decoder::new("stream state", value, V1)?;
     let tail = StreamPosition::new(dec.u64()?, dec.u64()?);
     let fencing_token = FencingToken::new(dec.string()?).map_err(|_| DecodeError::FencingToken)?;
     let trim_point = dec.u64()?;
@@ -112,8 +123,15 @@ pub fn decode_state(value: Bytes) -> Result<SequencingState, DecodeError> {
 
 /// The seq num is the key's; the value holds the rest, body last.
 pub fn encode_record(record: &SequencedRecord) -> Bytes {
+    if let Some(sealed) = record.sealed {
+        let mut enc = Encoder::with_capacity(SEALED, 1 + 8 + 8 + record.body.len());
+        enc.u64(record.timestamp);
+        enc.u64(sealed.metered_bytes);
+        enc.buf.put_slice(&record.body);
+        return enc.finish();
+    }
     let header_bytes: usize = record.headers.iter().map(|h| 8 + h.name.len() + h.value.len()).sum();
-    let mut enc = Encoder::with_capacity(1 + 8 + 4 + header_bytes + record.body.len());
+    let mut enc = Encoder::with_capacity(V1, 1 + 8 + 4 + header_bytes + record.body.len());
     enc.u64(record.timestamp);
     enc.len(record.headers.len());
     for header in &record.headers {
@@ -126,7 +144,12 @@ pub fn encode_record(record: &SequencedRecord) -> Bytes {
 
 /// Shares `value`'s memory for headers and body instead of copying.
 pub fn decode_record(seq_num: u64, value: Bytes) -> Result<SequencedRecord, DecodeError> {
-    let mut dec = Decoder::new("record", value)?;
+    let mut dec = Decoder::new("record", value, SEALED)?;
+    if dec.version == SEALED {
+        let timestamp = dec.u64()?;
+        let sealed = Some(Sealed { metered_bytes: dec.u64()? });
+        return Ok(SequencedRecord { seq_num, timestamp, headers: Vec::new(), body: dec.rest(), sealed });
+    }
     let timestamp = dec.u64()?;
     let count = dec.len()?;
     // Each header takes at least 8 bytes; a corrupt count must not allocate.
@@ -135,7 +158,7 @@ pub fn decode_record(seq_num: u64, value: Bytes) -> Result<SequencedRecord, Deco
         headers.push(Header { name: dec.bytes()?, value: dec.bytes()? });
     }
     let body = dec.rest();
-    Ok(SequencedRecord { seq_num, timestamp, headers, body })
+    Ok(SequencedRecord { seq_num, timestamp, headers, body, sealed: None })
 }
 
 struct Encoder {
@@ -143,13 +166,13 @@ struct Encoder {
 }
 
 impl Encoder {
-    fn new() -> Self {
-        Self::with_capacity(64)
+    fn new(version: u8) -> Self {
+        Self::with_capacity(version, 64)
     }
 
-    fn with_capacity(capacity: usize) -> Self {
+    fn with_capacity(version: u8, capacity: usize) -> Self {
         let mut buf = BytesMut::with_capacity(capacity);
-        buf.put_u8(V1);
+        buf.put_u8(version);
         Self { buf }
     }
 
@@ -211,6 +234,13 @@ impl Encoder {
         }
     }
 
+    fn cipher(&mut self, v: Cipher) {
+        self.u8(match v {
+            Cipher::Aegis256 => 0,
+            Cipher::Aes256Gcm => 1,
+        });
+    }
+
     fn timestamping_mode(&mut self, v: TimestampingMode) {
         self.u8(match v {
             TimestampingMode::ClientPrefer => 0,
@@ -237,6 +267,7 @@ impl Encoder {
 
     fn basin_config(&mut self, c: &BasinConfig) {
         self.overrides(&c.default_stream_config);
+        self.option(c.stream_cipher, Self::cipher);
         self.bool(c.create_stream_on_append);
         self.bool(c.create_stream_on_read);
     }
@@ -244,18 +275,32 @@ impl Encoder {
 
 struct Decoder {
     what: &'static str,
+    version: u8,
     buf: Bytes,
 }
 
 impl Decoder {
-    fn new(what: &'static str, mut buf: Bytes) -> Result<Self, DecodeError> {
+    /// Accepts format versions from [`V1`] to `latest`.
+    fn new(what: &'static str, mut buf: Bytes, latest: u8) -> Result<Self, DecodeError> {
         if !buf.has_remaining() {
             return Err(DecodeError::Truncated(what));
         }
         match buf.get_u8() {
-            V1 => Ok(Self { what, buf }),
+            version @ V1.. if version <= latest => Ok(Self { what, version, buf }),
             version => Err(DecodeError::Version { what, version }),
         }
+    }
+
+    /// A field that values of older versions do not have.
+    fn since<T>(
+        &mut self,
+        version: u8,
+        get: impl FnOnce(&mut Self) -> Result<T, DecodeError>,
+    ) -> Result<Option<T>, DecodeError> {
+        if self.version < version {
+            return Ok(None);
+        }
+        get(self).map(Some)
     }
 
     fn finish(self) -> Result<(), DecodeError> {
@@ -338,6 +383,13 @@ impl Decoder {
         })
     }
 
+    fn cipher(&mut self) -> Result<Cipher, DecodeError> {
+        Ok(match self.tag("cipher", 1)? {
+            0 => Cipher::Aegis256,
+            _ => Cipher::Aes256Gcm,
+        })
+    }
+
     fn timestamping_mode(&mut self) -> Result<TimestampingMode, DecodeError> {
         Ok(match self.tag("timestamping mode", 2)? {
             0 => TimestampingMode::ClientPrefer,
@@ -369,6 +421,7 @@ impl Decoder {
     fn basin_config(&mut self) -> Result<BasinConfig, DecodeError> {
         Ok(BasinConfig {
             default_stream_config: self.overrides()?,
+            stream_cipher: self.since(V2, |dec| dec.option(Decoder::cipher))?.flatten(),
             create_stream_on_append: self.bool()?,
             create_stream_on_read: self.bool()?,
         })
@@ -405,9 +458,14 @@ mod tests {
             })
     }
 
+    fn arb_cipher() -> impl Strategy<Value = Option<Cipher>> {
+        proptest::option::of(prop_oneof![Just(Cipher::Aegis256), Just(Cipher::Aes256Gcm)])
+    }
+
     fn arb_basin_config() -> impl Strategy<Value = BasinConfig> {
-        (arb_overrides(), any::<bool>(), any::<bool>()).prop_map(|(d, a, r)| BasinConfig {
+        (arb_overrides(), arb_cipher(), any::<bool>(), any::<bool>()).prop_map(|(d, c, a, r)| BasinConfig {
             default_stream_config: d,
+            stream_cipher: c,
             create_stream_on_append: a,
             create_stream_on_read: r,
         })
@@ -431,17 +489,18 @@ mod tests {
 
     fn arb_stream_meta() -> impl Strategy<Value = StreamMeta> {
         (
-            any::<u64>(),
+            (any::<u64>(), arb_cipher()),
             arb_overrides(),
             any::<u64>(),
             proptest::option::of(any::<u64>()),
             proptest::option::of(("\\PC{0,36}", arb_overrides())),
         )
-            .prop_map(|(id, config, created, deleted, creation)| StreamMeta {
+            .prop_map(|((id, cipher), config, created, deleted, creation)| StreamMeta {
                 basin: BasinName::new("my-basin").unwrap(),
                 name: StreamName::new("a/stream").unwrap(),
                 id: StreamId(id),
                 config: config.resolve(&StreamConfigOverrides::default()),
+                cipher,
                 created_at_secs: created,
                 deleted_at_secs: deleted,
                 creation: creation.map(|(request_token, config)| CreationToken { request_token, config }),
@@ -450,14 +509,24 @@ mod tests {
 
     fn arb_record() -> impl Strategy<Value = SequencedRecord> {
         let bytes = || proptest::collection::vec(any::<u8>(), 0..16).prop_map(Bytes::from);
-        (any::<u64>(), any::<u64>(), proptest::collection::vec((bytes(), bytes()), 0..4), bytes()).prop_map(
-            |(seq_num, timestamp, headers, body)| SequencedRecord {
+        let plain = (any::<u64>(), any::<u64>(), proptest::collection::vec((bytes(), bytes()), 0..4), bytes())
+            .prop_map(|(seq_num, timestamp, headers, body)| SequencedRecord {
                 seq_num,
                 timestamp,
                 headers: headers.into_iter().map(|(name, value)| Header { name, value }).collect(),
                 body,
+                sealed: None,
+            });
+        let sealed = (any::<u64>(), any::<u64>(), any::<u64>(), bytes()).prop_map(
+            |(seq_num, timestamp, metered_bytes, body)| SequencedRecord {
+                seq_num,
+                timestamp,
+                headers: Vec::new(),
+                body,
+                sealed: Some(Sealed { metered_bytes }),
             },
-        )
+        );
+        prop_oneof![plain, sealed]
     }
 
     proptest! {
@@ -518,6 +587,7 @@ mod tests {
             name: StreamName::new("s").unwrap(),
             id: StreamId(1),
             config: StreamConfig::default(),
+            cipher: None,
             created_at_secs: 0,
             deleted_at_secs: None,
             creation: None,
@@ -527,6 +597,37 @@ mod tests {
         let decoded =
             decode_stream_meta(BasinName::new("my-basin").unwrap(), StreamName::new("s").unwrap(), value.into());
         assert_eq!(decoded, Err(DecodeError::Tag { what: "storage class", tag: 7 }));
+    }
+
+    #[test]
+    fn metadata_of_the_first_version_reads_as_without_cipher() {
+        // A V1 basin meta: no defaults, append/read flags, created at 5, not
+        // deleted, no creation token.
+        let mut v1 = vec![V1, 0, 0, 0, 0, 0, 1, 0];
+        v1.extend_from_slice(&5u64.to_be_bytes());
+        v1.extend_from_slice(&[0, 0]);
+        let name = BasinName::new("my-basin").unwrap();
+        let meta = decode_basin_meta(name, v1.into()).unwrap();
+        assert_eq!(meta.config.stream_cipher, None);
+        assert!(meta.config.create_stream_on_append && !meta.config.create_stream_on_read);
+        assert_eq!(meta.created_at_secs, 5);
+    }
+
+    #[test]
+    fn a_sealed_record_keeps_its_body_opaque_and_its_plaintext_size() {
+        let record = SequencedRecord {
+            seq_num: 3,
+            timestamp: 4,
+            headers: Vec::new(),
+            body: Bytes::from_static(b"opaque"),
+            sealed: Some(Sealed { metered_bytes: 99 }),
+        };
+        let encoded = encode_record(&record);
+        assert_eq!(encoded[0], SEALED);
+        assert_eq!(&encoded[17..], b"opaque");
+        let decoded = decode_record(3, encoded).unwrap();
+        assert_eq!(decoded.metered_bytes(), 99);
+        assert_eq!(decoded, record);
     }
 
     #[test]

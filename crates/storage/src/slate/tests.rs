@@ -23,7 +23,13 @@ const ALL: ReadChunk = ReadChunk { records_max: usize::MAX, metered_bytes_max: u
 
 fn batch(start: u64, len: u64) -> (Vec<SequencedRecord>, SequencingState) {
     let records: Vec<_> = (start..start + len)
-        .map(|seq| SequencedRecord { seq_num: seq, timestamp: seq, headers: vec![], body: Bytes::from(vec![7u8; 64]) })
+        .map(|seq| SequencedRecord {
+            seq_num: seq,
+            timestamp: seq,
+            headers: vec![],
+            body: Bytes::from(vec![7u8; 64]),
+            sealed: None,
+        })
         .collect();
     let state = SequencingState { tail: StreamPosition::new(start + len, start + len - 1), ..Default::default() };
     (records, state)
@@ -166,6 +172,7 @@ async fn stored_names_that_break_the_naming_rules_are_errors() {
         name: StreamName::new("s").unwrap(),
         id: StreamId(1),
         config: Default::default(),
+        cipher: None,
         created_at_secs: 0,
         deleted_at_secs: None,
         creation: None,
