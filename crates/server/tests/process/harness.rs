@@ -84,14 +84,18 @@ impl Process {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
-    /// SIGTERM, then waits (up to 30 s) for the process to exit.
-    pub async fn terminate(&mut self) -> ExitStatus {
+    /// Sends SIGTERM.
+    pub async fn signal_term(&self) {
         let pid = self.child.id().expect("the process runs").to_string();
         let sent = tokio::process::Command::new("kill").args(["-TERM", &pid]).status().await.expect("kill runs");
         assert!(sent.success(), "SIGTERM delivered");
+    }
+
+    /// Waits (up to 30 s) for the process to exit.
+    pub async fn exit_status(&mut self) -> ExitStatus {
         tokio::time::timeout(Duration::from_secs(30), self.child.wait())
             .await
-            .expect("the server exits within 30 s of SIGTERM")
+            .expect("the server exits within 30 s")
             .expect("the process ends")
     }
 

@@ -22,6 +22,10 @@ pub enum SlateError {
     EarlierWriteFailed,
     #[error("the storage writer has stopped")]
     WriterStopped,
+    #[error("this data keeps its WAL in a separate store (--wal-local-root or --wal-bucket); open it with that store")]
+    WalStoreMissing,
+    #[error("this data was created without a separate WAL store; it cannot be given one later")]
+    WalStoreAdded,
 }
 
 impl From<SlateError> for StorageError {

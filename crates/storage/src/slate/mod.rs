@@ -6,6 +6,7 @@
 //!   and explains how appends are pipelined and acknowledged only once
 //!   durable.
 //! - [`store`] builds the object store and the SlateDB settings.
+//! - [`wal_placement`] keeps data with the WAL store it was created with.
 //!
 //! Reads go straight to SlateDB and may see writes that are applied but not
 //! yet durable; the port allows that, because the domain only reads below
@@ -17,6 +18,7 @@ mod keys;
 mod store;
 #[cfg(test)]
 mod tests;
+mod wal_placement;
 mod writer;
 
 use std::sync::Arc;
@@ -100,6 +102,7 @@ impl SlateStorage {
         // Keep SlateDB's caches even over the in-memory store: without them
         // every read parses and verifies the SST indexes again (catch-up
         // reads ran at 0.4x the reference's; see docs/performance.md).
+        wal_placement::check(&store, path_prefix, wal_store.is_some()).await?;
         let mut builder = Db::builder(path_prefix.to_owned(), store).with_settings(settings);
         if let Some(wal_store) = wal_store {
             builder = builder.with_wal_object_store(wal_store);

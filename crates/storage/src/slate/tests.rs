@@ -228,3 +228,29 @@ async fn a_closed_store_is_unhealthy_and_keeps_what_it_acknowledged() {
     let reopened = open(store, default_settings(&StoreKind::Memory)).await;
     assert_eq!(reopened.read_records(StreamId(1), 0, 10, ALL).await.unwrap().len(), 3);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_keeps_the_wal_placement_it_was_created_with() {
+    let settings = default_settings(&StoreKind::Memory);
+    let (records, state) = batch(0, 3);
+    let (main, wal): (Arc<dyn ObjectStore>, Arc<dyn ObjectStore>) =
+        (Arc::new(InMemory::new()), Arc::new(InMemory::new()));
+    let storage = SlateStorage::open_with(main.clone(), Some(wal.clone()), PATH, settings.clone()).await.unwrap();
+    storage.append(StreamId(1), &records, &state, 0).await.unwrap();
+    drop(storage);
+    // No clean close: the records are in the WAL store only. Without it
+    // SlateDB itself would open the data and silently miss them.
+    let dropped = SlateStorage::open_with(main.clone(), None, PATH, settings.clone()).await;
+    assert!(is_backend_error(dropped.map(|_| ())), "opening without the WAL store is refused");
+    let storage = SlateStorage::open_with(main, Some(wal), PATH, settings.clone()).await.unwrap();
+    assert_eq!(storage.read_records(StreamId(1), 0, 10, ALL).await.unwrap().len(), 3);
+
+    let plain: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+    let storage = open(plain.clone(), settings.clone()).await;
+    storage.append(StreamId(1), &records, &state, 0).await.unwrap();
+    drop(storage);
+    let added = SlateStorage::open_with(plain.clone(), Some(Arc::new(InMemory::new())), PATH, settings.clone()).await;
+    assert!(is_backend_error(added.map(|_| ())), "adding a WAL store to existing data is refused");
+    let storage = open(plain, settings).await;
+    assert_eq!(storage.read_records(StreamId(1), 0, 10, ALL).await.unwrap().len(), 3);
+}
