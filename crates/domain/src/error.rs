@@ -4,6 +4,8 @@
 use thiserror::Error;
 
 use crate::{
+    access::AccessTokenId,
+    service::AuthError,
     append::{AppendInvalid, AppendRejection},
     config::ConfigError,
     names::{BasinName, StreamName},
@@ -38,6 +40,16 @@ pub enum Error {
     Storage(#[from] StorageError),
     #[error("{0}")]
     Unavailable(&'static str),
+    #[error("{0}")]
+    Unauthenticated(AuthError),
+    #[error("permission denied: {0}")]
+    PermissionDenied(String),
+    #[error("access token `{0}` already exists")]
+    AccessTokenAlreadyExists(AccessTokenId),
+    #[error("access token `{0}` not found")]
+    AccessTokenNotFound(AccessTokenId),
+    #[error("access tokens are not enabled on this server (start it with a root token)")]
+    AccessControlOff,
 }
 
 impl From<ConfigError> for Error {

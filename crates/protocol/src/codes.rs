@@ -19,6 +19,9 @@ pub enum ErrorCode {
     Other,
     NotImplemented,
     Unavailable,
+    Authn,
+    PermissionDenied,
+    AccessTokenNotFound,
 }
 
 impl ErrorCode {
@@ -40,13 +43,18 @@ impl ErrorCode {
             Self::Other => "other",
             Self::NotImplemented => "not_implemented",
             Self::Unavailable => "unavailable",
+            Self::Authn => "authn",
+            Self::PermissionDenied => "permission_denied",
+            Self::AccessTokenNotFound => "access_token_not_found",
         }
     }
 
     pub fn status(self) -> u16 {
         match self {
             Self::BadHeader | Self::BadPath | Self::BadQuery | Self::BadJson | Self::BadProto | Self::BadFrame => 400,
-            Self::BasinNotFound | Self::StreamNotFound => 404,
+            Self::Authn => 401,
+            Self::PermissionDenied => 403,
+            Self::BasinNotFound | Self::StreamNotFound | Self::AccessTokenNotFound => 404,
             Self::ResourceAlreadyExists | Self::BasinDeletionPending | Self::StreamDeletionPending => 409,
             Self::Invalid => 422,
             Self::Storage | Self::Other => 500,
@@ -67,5 +75,7 @@ mod tests {
         assert_eq!(ErrorCode::Unavailable.status(), 503);
         assert_eq!(ErrorCode::StreamDeletionPending.status(), 409);
         assert_eq!(ErrorCode::NotImplemented.as_str(), "not_implemented");
+        assert_eq!((ErrorCode::Authn.as_str(), ErrorCode::Authn.status()), ("authn", 401));
+        assert_eq!(ErrorCode::PermissionDenied.status(), 403);
     }
 }

@@ -57,6 +57,11 @@ impl From<Error> for WireError {
             Error::Storage(StorageError::Fenced) => Self::new(ErrorCode::Unavailable, message),
             Error::Storage(StorageError::Backend(_)) => Self::new(ErrorCode::Storage, message),
             Error::Unavailable(m) => Self::new(ErrorCode::Unavailable, m),
+            Error::Unauthenticated(_) => Self::new(ErrorCode::Authn, message),
+            Error::PermissionDenied(_) => Self::new(ErrorCode::PermissionDenied, message),
+            Error::AccessTokenAlreadyExists(_) => Self::new(ErrorCode::ResourceAlreadyExists, message),
+            Error::AccessTokenNotFound(_) => Self::new(ErrorCode::AccessTokenNotFound, message),
+            Error::AccessControlOff => Self::new(ErrorCode::NotImplemented, "Not implemented"),
         }
     }
 }

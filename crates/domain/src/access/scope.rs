@@ -111,6 +111,23 @@ impl Scope {
             }
     }
 
+    /// A one-line description for logs.
+    pub fn summary(&self) -> String {
+        let set = |s: &Option<ResourceSet>| match s {
+            None => "none".to_owned(),
+            Some(ResourceSet::Exact(e)) => format!("exact:{e:?}"),
+            Some(ResourceSet::Prefix(p)) => format!("prefix:{p:?}"),
+        };
+        let ops: Vec<&str> = Operation::ALL.into_iter().filter(|op| self.permits(*op)).map(Operation::as_str).collect();
+        format!(
+            "basins={} streams={} access_tokens={} ops=[{}]",
+            set(&self.basins),
+            set(&self.streams),
+            set(&self.access_tokens),
+            ops.join(",")
+        )
+    }
+
     /// Whether everything `self` allows, `outer` allows too.
     pub fn within(&self, outer: &Scope) -> bool {
         Operation::ALL.into_iter().all(|op| !self.permits(op) || outer.permits(op))
