@@ -3,7 +3,7 @@
 
 use axum::{
     body::Body,
-    extract::{rejection::PathRejection, Path, RawQuery, State},
+    extract::{RawQuery, State},
     response::{IntoResponse, Response},
     Json,
 };
@@ -24,7 +24,8 @@ use serde::Deserialize;
 
 use crate::{
     error::{ApiError, ApiResult},
-    extract, s2s, sse,
+    extract::{self, StreamPath},
+    s2s, sse,
 };
 
 /// Unary request bodies are buffered up to this size.
@@ -55,12 +56,12 @@ fn protobuf(message: impl Message) -> Response {
 
 pub async fn append(
     State(service): State<Service>,
-    path: Result<Path<String>, PathRejection>,
+    StreamPath(stream_path): StreamPath,
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
     let basin = extract::basin_header(&headers)?;
-    let stream = extract::stream_path(path)?;
+    let stream = stream_path?;
     let input = match extract::content_type(&headers) {
         MediaType::S2s => return s2s::append_session(service, basin, stream, &headers, body).await,
         MediaType::Protobuf => {
@@ -90,12 +91,12 @@ pub async fn append(
 
 pub async fn read(
     State(service): State<Service>,
-    path: Result<Path<String>, PathRejection>,
+    StreamPath(stream_path): StreamPath,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Response> {
     let basin = extract::basin_header(&headers)?;
-    let stream = extract::stream_path(path)?;
+    let stream = stream_path?;
     let request = read_request(extract::query(raw.as_deref())?)?;
     if extract::content_type(&headers) == MediaType::S2s {
         return s2s::read_session(service, basin, stream, request, &headers).await;
@@ -116,11 +117,11 @@ pub async fn read(
 
 pub async fn check_tail(
     State(service): State<Service>,
-    path: Result<Path<String>, PathRejection>,
+    StreamPath(stream_path): StreamPath,
     headers: HeaderMap,
 ) -> ApiResult<Json<TailJson>> {
     let basin = extract::basin_header(&headers)?;
-    let stream = extract::stream_path(path)?;
+    let stream = stream_path?;
     let tail = service.check_tail(&basin, &stream).await?;
     Ok(Json(TailJson { tail: tail.into() }))
 }

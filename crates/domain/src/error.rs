@@ -5,12 +5,12 @@ use thiserror::Error;
 
 use crate::{
     access::AccessTokenId,
-    service::AuthError,
     append::{AppendInvalid, AppendRejection},
     config::ConfigError,
     names::{BasinName, StreamName},
     position::StreamPosition,
     record::FencingToken,
+    service::AuthError,
     storage::StorageError,
 };
 

@@ -53,4 +53,10 @@ pub struct Args {
     /// JSON file of basins and streams to create (or reset) at startup.
     #[arg(long, env = "S2LITE_INIT_FILE")]
     pub init_file: Option<PathBuf>,
+
+    /// File holding the root token (at least 32 bytes; not readable by other
+    /// users). With it, or with the token in S2LITE_ROOT_TOKEN, every request
+    /// must carry an access token. Without either, tokens are ignored.
+    #[arg(long, env = "S2LITE_ROOT_TOKEN_FILE")]
+    pub root_token_file: Option<PathBuf>,
 }

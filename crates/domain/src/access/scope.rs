@@ -71,7 +71,10 @@ pub enum Resource<'a> {
     /// The account as a whole (listings are narrowed separately).
     Account,
     Basin(&'a str),
-    Stream { basin: &'a str, stream: &'a str },
+    Stream {
+        basin: &'a str,
+        stream: &'a str,
+    },
     AccessToken(&'a str),
 }
 
@@ -208,8 +211,11 @@ mod tests {
 
     fn scope() -> impl Strategy<Value = Scope> {
         let ops = proptest::collection::btree_set(proptest::sample::select(Operation::ALL.to_vec()), 0..6);
-        let groups = (read_write(), read_write(), read_write())
-            .prop_map(|(account, basin, stream)| OpGroups { account, basin, stream });
+        let groups = (read_write(), read_write(), read_write()).prop_map(|(account, basin, stream)| OpGroups {
+            account,
+            basin,
+            stream,
+        });
         (set(), set(), set(), ops, groups).prop_map(|(basins, streams, access_tokens, ops, op_groups)| Scope {
             basins,
             streams,

@@ -175,7 +175,10 @@ mod tests {
         assert_eq!(check_issue(&root, &info(exact.clone(), None, false), 10), Ok(None));
 
         let issuer = Grant::of(&info(reader(ResourceSet::Prefix("p/".into())), Some(100), false));
-        assert_eq!(check_issue(&issuer, &info(reader(ResourceSet::Prefix("p/q".into())), None, false), 10), Ok(Some(100)));
+        assert_eq!(
+            check_issue(&issuer, &info(reader(ResourceSet::Prefix("p/q".into())), None, false), 10),
+            Ok(Some(100))
+        );
         assert!(matches!(
             check_issue(&issuer, &info(reader(ResourceSet::Prefix("p/".into())), Some(101), false), 10),
             Err(IssueError::BeyondIssuer(_))

@@ -36,8 +36,7 @@ impl Service {
     /// Turns access control on, with `root` as the token that may do
     /// everything and cannot be revoked.
     pub fn with_root_token(mut self, root: &str) -> Self {
-        self.access =
-            Some(std::sync::Arc::new(AccessControl { root: SecretHash::of(root), changes: Mutex::new(()) }));
+        self.access = Some(std::sync::Arc::new(AccessControl { root: SecretHash::of(root), changes: Mutex::new(()) }));
         self
     }
 
