@@ -18,9 +18,9 @@ pub enum ResourceSetJson {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct ReadWriteJson {
     #[serde(default)]
-    pub read: bool,
+    pub read: Option<bool>,
     #[serde(default)]
-    pub write: bool,
+    pub write: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -53,8 +53,9 @@ pub struct AccessTokenInfoJson {
     pub scope: AccessTokenScopeJson,
     #[serde(default)]
     pub expires_at: Option<String>,
+    /// Clients send `null` for "not set".
     #[serde(default)]
-    pub auto_prefix_streams: bool,
+    pub auto_prefix_streams: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -84,11 +85,11 @@ fn set_json(set: &Option<ResourceSet>) -> Option<ResourceSetJson> {
 
 fn read_write(json: Option<ReadWriteJson>) -> ReadWrite {
     let json = json.unwrap_or_default();
-    ReadWrite { read: json.read, write: json.write }
+    ReadWrite { read: json.read.unwrap_or(false), write: json.write.unwrap_or(false) }
 }
 
 fn read_write_json(rw: ReadWrite) -> Option<ReadWriteJson> {
-    Some(ReadWriteJson { read: rw.read, write: rw.write })
+    Some(ReadWriteJson { read: Some(rw.read), write: Some(rw.write) })
 }
 
 /// A request's token info → the domain's, or why it is malformed.
@@ -124,7 +125,7 @@ impl TryFrom<AccessTokenInfoJson> for TokenInfo {
                 op_groups,
             },
             expires_at_secs,
-            auto_prefix_streams: json.auto_prefix_streams,
+            auto_prefix_streams: json.auto_prefix_streams.unwrap_or(false),
         })
     }
 }
@@ -147,7 +148,7 @@ impl From<&TokenInfo> for AccessTokenInfoJson {
                 ops: Some(scope.ops.iter().map(|op| op.as_str().to_owned()).collect()),
             },
             expires_at: info.expires_at_secs.map(rfc3339),
-            auto_prefix_streams: info.auto_prefix_streams,
+            auto_prefix_streams: Some(info.auto_prefix_streams),
         }
     }
 }
@@ -188,6 +189,10 @@ mod tests {
     fn unknown_ops_and_bad_times_are_rejected() {
         let bad_op = json!({"id": "t", "scope": {"ops": ["explode"]}});
         assert!(TokenInfo::try_from(serde_json::from_value::<AccessTokenInfoJson>(bad_op).unwrap()).is_err());
+        let nulls = json!({"id": "t", "scope": {"ops": ["read"], "op_groups": {"stream": {"read": null}}},
+            "expires_at": null, "auto_prefix_streams": null});
+        let info = TokenInfo::try_from(serde_json::from_value::<AccessTokenInfoJson>(nulls).unwrap()).unwrap();
+        assert!(!info.auto_prefix_streams && !info.scope.op_groups.stream.read);
         let bad_time = json!({"id": "t", "scope": {}, "expires_at": "tomorrow"});
         assert!(TokenInfo::try_from(serde_json::from_value::<AccessTokenInfoJson>(bad_time).unwrap()).is_err());
     }

@@ -2,12 +2,14 @@
 //! loopback port and is driven by the official Rust SDK (`s2-sdk`), and by
 //! raw HTTP where exact statuses and bodies matter.
 
+mod access_tokens;
 mod common;
 mod concurrency;
 mod control_plane;
 mod data_plane;
 mod leaks;
 mod lifecycle;
+mod permission_matrix;
 mod records_http;
 mod sessions;
 mod tls;
