@@ -23,6 +23,7 @@ use prost::Message;
 use serde::Deserialize;
 
 use crate::{
+    auth::Authority,
     error::{ApiError, ApiResult},
     extract::{self, StreamPath},
     s2s, sse,
@@ -56,6 +57,7 @@ fn protobuf(message: impl Message) -> Response {
 
 pub async fn append(
     State(service): State<Service>,
+    authority: Authority,
     StreamPath(stream_path): StreamPath,
     headers: HeaderMap,
     body: Body,
@@ -63,7 +65,7 @@ pub async fn append(
     let basin = extract::basin_header(&headers)?;
     let stream = stream_path?;
     let input = match extract::content_type(&headers) {
-        MediaType::S2s => return s2s::append_session(service, basin, stream, &headers, body).await,
+        MediaType::S2s => return s2s::append_session(service, basin, stream, &headers, body, authority).await,
         MediaType::Protobuf => {
             let bytes = axum::body::to_bytes(body, UNARY_BODY_BYTES_MAX)
                 .await
@@ -82,7 +84,7 @@ pub async fn append(
             append_input_from_json(&bytes, format)?
         }
     };
-    let ack = service.append(&basin, &stream, input).await?;
+    let ack = service.append(&basin, &stream, input, &authority.0).await?;
     Ok(match extract::accept(&headers) {
         MediaType::Protobuf => protobuf(proto::AppendAck::from(ack)),
         _ => Json(AppendAckJson::from(ack)).into_response(),

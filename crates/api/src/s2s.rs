@@ -27,7 +27,7 @@ use lite_protocol::{
 use prost::Message;
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
-use crate::error::ApiResult;
+use crate::{auth::Authority, error::ApiResult};
 
 /// Metered bytes one append session may have waiting for acks.
 const SESSION_INFLIGHT_BYTES_MAX: u32 = 16 * 1024 * 1024;
@@ -84,9 +84,10 @@ pub async fn append_session(
     stream: StreamName,
     headers: &HeaderMap,
     body: Body,
+    authority: Authority,
 ) -> ApiResult<Response> {
     let compression = compression(headers);
-    let session = service.append_session(&basin, &stream).await?;
+    let session = service.append_session(&basin, &stream, (*authority.0).clone()).await?;
     let (tx, rx) = mpsc::channel(OUTBOUND_FRAMES);
     tokio::spawn(run_append_session(session, body, tx, compression));
     let frames = futures::stream::unfold(rx, |mut rx| async move {

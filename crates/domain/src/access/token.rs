@@ -7,10 +7,11 @@ use std::fmt;
 use thiserror::Error;
 
 use super::{
-    scope::{ResourceSet, Scope},
+    ops::Operation,
+    scope::{Resource, ResourceSet, Scope},
     secret::SecretHash,
 };
-use crate::names::NameError;
+use crate::{append::AppendBatch, names::NameError, record::Command};
 
 /// Bytes an access token id may have.
 pub const ACCESS_TOKEN_ID_BYTES_MAX: usize = 96;
@@ -84,6 +85,19 @@ impl Grant {
 
     pub fn expired(&self, now_secs: u64) -> bool {
         self.expires_at_secs.is_some_and(|at| at <= now_secs)
+    }
+
+    /// The command records of an append are operations of their own (`trim`,
+    /// `fence`), on the stream the append goes to; the first one the scope
+    /// does not allow, if any.
+    pub fn refused_command(&self, batch: &AppendBatch, basin: &str, stream: &str) -> Option<Operation> {
+        batch
+            .commands()
+            .map(|command| match command {
+                Command::Trim(_) => Operation::Trim,
+                Command::Fence(_) => Operation::Fence,
+            })
+            .find(|op| !self.scope.allows(*op, Resource::Stream { basin, stream }))
     }
 
     /// A stream name as the client gave it → the name it stands for.
@@ -184,6 +198,44 @@ mod tests {
             Err(IssueError::BeyondIssuer(_))
         ));
         assert!(matches!(check_issue(&issuer, &info(exact, None, false), 10), Err(IssueError::BeyondIssuer(_))));
+    }
+
+    #[test]
+    fn command_records_need_their_own_operations() {
+        use bytes::Bytes;
+
+        use crate::{
+            append::AppendInput,
+            record::{AppendRecord, Header},
+        };
+        let command = |op: &'static str, body: Bytes| AppendRecord {
+            timestamp: None,
+            headers: vec![Header { name: Bytes::new(), value: Bytes::from_static(op.as_bytes()) }],
+            body,
+        };
+        let data = AppendRecord { timestamp: None, headers: vec![], body: Bytes::from_static(b"x") };
+        let trim = command("trim", Bytes::copy_from_slice(&5u64.to_be_bytes()));
+        let fence = command("fence", Bytes::from_static(b"owner"));
+        let batch = |records| AppendBatch::new(AppendInput { records, ..AppendInput::default() }).unwrap();
+        let writer = |ops: &[Operation]| {
+            let scope = Scope {
+                basins: Some(ResourceSet::Prefix(String::new())),
+                streams: Some(ResourceSet::Prefix(String::new())),
+                ops: ops.iter().copied().collect(),
+                ..Scope::default()
+            };
+            Grant { scope, expires_at_secs: None, stream_namespace: None }
+        };
+        let append_only = writer(&[Operation::Append]);
+        assert_eq!(append_only.refused_command(&batch(vec![data.clone()]), "b", "s"), None);
+        assert_eq!(
+            append_only.refused_command(&batch(vec![data.clone(), trim.clone()]), "b", "s"),
+            Some(Operation::Trim)
+        );
+        assert_eq!(append_only.refused_command(&batch(vec![fence.clone()]), "b", "s"), Some(Operation::Fence));
+        let trimmer = writer(&[Operation::Append, Operation::Trim]);
+        assert_eq!(trimmer.refused_command(&batch(vec![trim, fence.clone()]), "b", "s"), Some(Operation::Fence));
+        assert_eq!(Grant::root().refused_command(&batch(vec![fence]), "b", "s"), None);
     }
 
     #[test]

@@ -8,6 +8,7 @@ use super::{
     AutoCreate, Service,
 };
 use crate::{
+    access::Grant,
     append::{AppendBatch, AppendInput},
     error::Error,
     names::{BasinName, StreamName},
@@ -16,9 +17,17 @@ use crate::{
 const SEQUENCER_STOPPED: &str = "the stream's sequencer stopped; retry";
 
 impl Service {
-    /// Appends one batch and waits until it is durable.
-    pub async fn append(&self, basin: &BasinName, stream: &StreamName, input: AppendInput) -> Result<AppendAck, Error> {
+    /// Appends one batch and waits until it is durable. `grant` is the
+    /// authority of the request, for the batch's command records.
+    pub async fn append(
+        &self,
+        basin: &BasinName,
+        stream: &StreamName,
+        input: AppendInput,
+        grant: &Grant,
+    ) -> Result<AppendAck, Error> {
         let batch = AppendBatch::new(input)?;
+        check_commands(grant, &batch, basin, stream)?;
         let live = self.open_stream(basin, stream, AutoCreate::OnAppend).await?;
         let ack = match live.sequencer.submit(batch, None).await {
             Ok(ack) => ack,
@@ -32,10 +41,28 @@ impl Service {
         PendingAck(ack).durable().await
     }
 
-    /// Opens a session of pipelined appends on one stream.
-    pub async fn append_session(&self, basin: &BasinName, stream: &StreamName) -> Result<AppendSession, Error> {
+    /// Opens a session of pipelined appends on one stream, with the
+    /// authority of the request that opened it.
+    pub async fn append_session(
+        &self,
+        basin: &BasinName,
+        stream: &StreamName,
+        grant: Grant,
+    ) -> Result<AppendSession, Error> {
         let live = self.open_stream(basin, stream, AutoCreate::OnAppend).await?;
-        Ok(AppendSession { live, poison: Poison::default() })
+        let target = (basin.clone(), stream.clone());
+        Ok(AppendSession { live, poison: Poison::default(), grant, target })
+    }
+}
+
+/// Trim and fence records are operations of their own inside an append,
+/// which the request's route alone does not show.
+fn check_commands(grant: &Grant, batch: &AppendBatch, basin: &BasinName, stream: &StreamName) -> Result<(), Error> {
+    match grant.refused_command(batch, basin.as_str(), stream.as_str()) {
+        Some(op) => {
+            Err(Error::PermissionDenied(format!("this access token does not allow `{op}` on stream `{stream}`")))
+        }
+        None => Ok(()),
     }
 }
 
@@ -46,11 +73,14 @@ impl Service {
 pub struct AppendSession {
     live: LiveStream,
     poison: Poison,
+    grant: Grant,
+    target: (BasinName, StreamName),
 }
 
 impl AppendSession {
     /// Queues a batch behind every batch submitted before it.
     pub async fn submit(&self, batch: AppendBatch) -> Result<PendingAck, Error> {
+        check_commands(&self.grant, &batch, &self.target.0, &self.target.1)?;
         self.live
             .sequencer
             .submit(batch, Some(self.poison.clone()))

@@ -39,6 +39,9 @@ const CASES: &[Case] = &[
     Case { op: "check-tail", group: ("stream", "read"), names_resource: true },
     Case { op: "read", group: ("stream", "read"), names_resource: true },
     Case { op: "append", group: ("stream", "write"), names_resource: true },
+    // Command records inside an append: they need `append` and their own op.
+    Case { op: "trim", group: ("stream", "write"), names_resource: true },
+    Case { op: "fence", group: ("stream", "write"), names_resource: true },
     Case { op: "list-access-tokens", group: ("account", "read"), names_resource: false },
     Case { op: "issue-access-token", group: ("account", "write"), names_resource: true },
     Case { op: "revoke-access-token", group: ("account", "write"), names_resource: true },
@@ -113,7 +116,10 @@ impl Cell {
     /// The scope a cell's token is issued with.
     fn scope(&self, case: &Case, kind: Kind) -> Value {
         let all = json!({"prefix": ""});
-        let only_op = json!([case.op]);
+        let only_op = match case.op {
+            "trim" | "fence" => json!(["append", case.op]),
+            op => json!([op]),
+        };
         let (basin, new_basin) = (&self.basin, &self.new_basin);
         let basins_exact =
             if case.op == "create-basin" { json!({"exact": new_basin}) } else { json!({"exact": basin}) };
@@ -172,6 +178,16 @@ impl Cell {
             "append" => {
                 (Method::POST, format!("/v1/streams/{encoded}/records"), Some(json!({"records": [{"body": "x"}]})))
             }
+            // Base64 record format: a trim to 0 (eight zero bytes), a fence
+            // with token "owner".
+            "trim" => {
+                let record = json!({"headers": [["", "dHJpbQ=="]], "body": "AAAAAAAAAAA="});
+                (Method::POST, format!("/v1/streams/{encoded}/records"), Some(json!({"records": [record]})))
+            }
+            "fence" => {
+                let record = json!({"headers": [["", "ZmVuY2U="]], "body": "b3duZXI="});
+                (Method::POST, format!("/v1/streams/{encoded}/records"), Some(json!({"records": [record]})))
+            }
             "list-access-tokens" => (Method::GET, "/v1/access-tokens".to_owned(), None),
             "issue-access-token" => {
                 let scope = json!({"access_tokens": {"exact": self.new_token}, "ops": ["issue-access-token"]});
@@ -180,7 +196,8 @@ impl Cell {
             "revoke-access-token" => (Method::DELETE, format!("/v1/access-tokens/{}", self.victim), None),
             other => panic!("no request for {other}"),
         };
-        let request = t.http.request(method, t.url(&path)).header("s2-basin", &self.basin);
+        let format = if matches!(case.op, "trim" | "fence") { "base64" } else { "raw" };
+        let request = t.http.request(method, t.url(&path)).header("s2-basin", &self.basin).header("s2-format", format);
         match body {
             Some(body) => request.json(&body),
             None => request,
