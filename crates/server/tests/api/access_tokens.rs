@@ -8,10 +8,11 @@ use futures::StreamExt;
 use lite_domain::{clock::SystemClock, service::Service};
 use lite_storage::MemoryStorage;
 use s2_sdk::{
+    append_session::AppendSessionConfig,
     error::RequestError,
     types::{
         AccessTokenId, AccessTokenMatcher, AccessTokenScopeInput, AppendInput, AppendRecord, AppendRecordBatch,
-        BasinMatcher, CreateBasinInput, CreateStreamInput, IssueAccessTokenInput, ListAccessTokensInput,
+        BasinMatcher, CommandRecord, CreateBasinInput, CreateStreamInput, IssueAccessTokenInput, ListAccessTokensInput,
         ListAllAccessTokensInput, ListStreamsInput, Operation, OperationGroupPermissions, ReadFrom, ReadInput,
         ReadStart, ReadWritePermissions, StreamMatcher, StreamName,
     },
@@ -176,4 +177,33 @@ async fn a_read_only_prefix_token_reads_is_refused_elsewhere_and_dies_on_revoke(
     assert!(format!("{e:?}").contains("authn"), "{e:?}");
     let e = reader.basin(home).list_streams(ListStreamsInput::new()).await.unwrap_err();
     assert_eq!(server_code(&e), (401, "authn".into()));
+}
+
+/// In an S2S append session, a batch with a fence record needs `fence`: an
+/// append-only token's session acks data and fails on the fence.
+#[tokio::test]
+async fn an_append_only_token_cannot_fence_in_a_session() {
+    let t = secured().await;
+    let basin = basin_name("fence");
+    t.s2.create_basin(CreateBasinInput::new(basin.clone())).await.unwrap();
+    let name: StreamName = "s".parse().unwrap();
+    t.s2.basin(basin.clone()).create_stream(CreateStreamInput::new(name.clone())).await.unwrap();
+    let scope = AccessTokenScopeInput::from_ops([Operation::Append, Operation::CheckTail])
+        .with_basins(BasinMatcher::Exact(basin.clone()))
+        .with_streams(StreamMatcher::Exact(name.clone()));
+    let writer = sdk_as(t.addr, &issue(&t.s2, IssueAccessTokenInput::new(id("writer"), scope)).await);
+    let stream = writer.basin(basin).stream(name);
+
+    let session = stream.append_session(AppendSessionConfig::new());
+    let data = AppendRecordBatch::try_from_iter([AppendRecord::new("data").unwrap()]).unwrap();
+    let acked = session.submit(AppendInput::new(data)).await.unwrap();
+    assert_eq!(acked.await.unwrap().end.seq_num, 1);
+    let fence = AppendRecord::from(CommandRecord::fence("mine".parse().unwrap()));
+    let fenced = session.submit(AppendInput::new(AppendRecordBatch::try_from_iter([fence]).unwrap())).await;
+    let error = match fenced {
+        Ok(ticket) => format!("{:?}", ticket.await.unwrap_err()),
+        Err(e) => format!("{e:?}"),
+    };
+    assert!(error.contains("permission_denied"), "{error}");
+    assert_eq!(stream.check_tail().await.unwrap().seq_num, 1);
 }
