@@ -11,7 +11,10 @@
 # as its last line. Exits non-zero when any test failed. Under CI (CI=true)
 # a suite whose client is missing counts as failed, not skipped.
 #
-# Usage: e2e/run.sh [ts] [python] [cli] [browser] [diffprobe]   (default: all)
+# Usage: e2e/run.sh [ts] [python] [cli] [browser] [diffprobe] [cli-auth]   (default: all)
+#
+# cli-auth restarts the server with a root token and runs the CLI suite and
+# the CLI access-token suite (cli_access_tokens_test.sh) against it.
 #
 # Environment:
 #   S2_LITE_BIN       server binary (default: $CARGO_TARGET_DIR or target, then
@@ -23,6 +26,8 @@
 #   DIFFPROBE         path of diffprobe.py (default: ../shared/tools/diffprobe.py
 #                     beside the repository)
 #   CI=true           a skipped suite fails the run
+#   E2E_AUTH=1        run every suite against a server that enforces access
+#                     tokens (started with a root token; S2_ACCESS_TOKEN is it)
 set -uo pipefail
 
 E2E_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -32,7 +37,7 @@ SUITE_TIMEOUT="${E2E_SUITE_TIMEOUT:-600}"
 if [ "$#" -gt 0 ]; then
     SUITES=("$@")
 else
-    SUITES=(ts python cli browser diffprobe)
+    SUITES=(ts python cli browser diffprobe cli-auth)
 fi
 
 PASSED=0
@@ -44,6 +49,10 @@ log() { printf 'e2e: %s\n' "$*" >&2; }
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/s2-lite-e2e.XXXXXX")"
 SERVER_LOG="$WORK/server.log"
 SERVER_PID=""
+# Extra server flags (the root token when access tokens are enforced).
+SERVER_ARGS=()
+ROOT_TOKEN_FILE="$WORK/root-token"
+(umask 077 && od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"$ROOT_TOKEN_FILE")
 
 stop_server() {
     if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
@@ -101,7 +110,7 @@ start_server() {
     for attempt in 1 2 3; do
         port="$(free_port)"
         : >"$SERVER_LOG"
-        NO_COLOR=1 RUST_LOG="${RUST_LOG:-info}" "$BIN" --host 127.0.0.1 --port "$port" >>"$SERVER_LOG" 2>&1 &
+        NO_COLOR=1 RUST_LOG="${RUST_LOG:-info}" "$BIN" --host 127.0.0.1 --port "$port" "${SERVER_ARGS[@]}" >>"$SERVER_LOG" 2>&1 &
         SERVER_PID=$!
         for _ in $(seq 1 300); do
             if ! kill -0 "$SERVER_PID" 2>/dev/null; then
@@ -120,17 +129,31 @@ start_server() {
     return 1
 }
 
-if ! start_server; then
+# (Re)starts the server, with access tokens enforced when $1 is 1, and
+# points the clients at it.
+serve() {
+    stop_server
+    if [ "$1" = 1 ]; then
+        SERVER_ARGS=(--root-token-file "$ROOT_TOKEN_FILE")
+        S2_ACCESS_TOKEN="$(cat "$ROOT_TOKEN_FILE")"
+    else
+        SERVER_ARGS=()
+        S2_ACCESS_TOKEN="ignored"
+    fi
+    export S2_ACCESS_TOKEN
+    start_server || return 1
+    log "s2-lite (pid $SERVER_PID) listening on 127.0.0.1:$PORT$([ "$1" = 1 ] && echo ', enforcing access tokens')"
+    # Use the numeric address: "localhost" may resolve to ::1 first, where
+    # nothing listens.
+    export S2_ACCOUNT_ENDPOINT="http://127.0.0.1:$PORT"
+    export S2_BASIN_ENDPOINT="http://127.0.0.1:$PORT"
+}
+
+AUTH="${E2E_AUTH:-0}"
+if ! serve "$AUTH"; then
     echo "e2e: 0 passed, 1 failed"
     exit 1
 fi
-log "s2-lite (pid $SERVER_PID) listening on 127.0.0.1:$PORT"
-
-# Use the numeric address: "localhost" may resolve to ::1 first, where
-# nothing listens.
-export S2_ACCOUNT_ENDPOINT="http://127.0.0.1:$PORT"
-export S2_BASIN_ENDPOINT="http://127.0.0.1:$PORT"
-export S2_ACCESS_TOKEN="ignored"
 unset S2_SSL_NO_VERIFY S2_ENCRYPTION_KEY S2_COMPRESSION 2>/dev/null || true
 
 # --- counting results -------------------------------------------------------
@@ -241,6 +264,34 @@ run_cli() {
         "$(sed -n 's/^cli: \([0-9]*\) passed, \([0-9]*\) failed$/\2/p' "$out" | tail -n 1)"
 }
 
+# The CLI suites against a server that enforces access tokens.
+run_cli_auth() {
+    local cli="${S2_CLI:-}"
+    if [ -z "$cli" ]; then
+        cli="$(command -v s2 || true)"
+    fi
+    if [ -z "$cli" ] || [ ! -x "$cli" ]; then
+        skip cli-auth "s2 CLI not found (set S2_CLI or put s2 on PATH)"
+        return
+    fi
+    if [ "$AUTH" != 1 ] && ! serve 1; then
+        tally cli-auth 1 0 1
+        return
+    fi
+    local script out status
+    for script in cli_test.sh cli_access_tokens_test.sh; do
+        out="$WORK/cli-auth-$script.out"
+        S2_CLI="$cli" timeout "$SUITE_TIMEOUT" bash "$E2E_DIR/$script" 2>&1 | tee "$out"
+        status=${PIPESTATUS[0]}
+        tally "cli-auth ($script)" "$status" \
+            "$(sed -n 's/^cli: \([0-9]*\) passed, \([0-9]*\) failed$/\1/p' "$out" | tail -n 1)" \
+            "$(sed -n 's/^cli: \([0-9]*\) passed, \([0-9]*\) failed$/\2/p' "$out" | tail -n 1)"
+    done
+    if [ "$AUTH" != 1 ]; then
+        serve 0 || FAILED=$((FAILED + 1))
+    fi
+}
+
 # A real browser's EventSource reads a stream across origins (headless
 # Chromium, when installed).
 run_browser() {
@@ -248,6 +299,10 @@ run_browser() {
     chromium="$(command -v chromium || command -v chromium-browser || true)"
     if [ -z "$chromium" ]; then
         skip browser "chromium not found"
+        return
+    fi
+    if [ "$AUTH" = 1 ]; then
+        skip browser "a browser EventSource cannot send an access token"
         return
     fi
     local basin="browser-basin-$$" api="http://127.0.0.1:$PORT" page_port page_pid dom passed=0 failed=0
@@ -332,6 +387,7 @@ for suite in "${SUITES[@]}"; do
         cli) run_cli ;;
         browser) run_browser ;;
         diffprobe) run_diffprobe ;;
+        cli-auth) run_cli_auth ;;
         *)
             log "unknown suite: $suite"
             FAILED=$((FAILED + 1))

@@ -20,6 +20,7 @@ use lite_protocol::{
 use serde::Deserialize;
 
 use crate::{
+    auth::Authority,
     error::{ApiError, ApiResult},
     extract::{self, JsonBody, PROVISION_RESULT_HEADER},
 };
@@ -34,13 +35,23 @@ pub struct ListQuery {
     pub(crate) limit: Option<usize>,
 }
 
-pub async fn list(State(service): State<Service>, RawQuery(raw): RawQuery) -> ApiResult<Json<ListBasinsJson>> {
+pub async fn list(
+    State(service): State<Service>,
+    authority: Authority,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Json<ListBasinsJson>> {
     let q: ListQuery = extract::query(raw.as_deref())?;
     let prefix = BasinNamePrefix::new(q.prefix).map_err(|e| ApiError::bad_query(format!("prefix: {e}")))?;
     let start_after =
         BasinNamePrefix::new(q.start_after).map_err(|e| ApiError::bad_query(format!("start_after: {e}")))?;
     let page = PageRequest::new(prefix.as_str().to_owned(), start_after.as_str().to_owned(), q.limit);
-    let page = service.list_basins(&page).await?;
+    let page = Authority::list_within(
+        authority.0.scope.basins.as_ref(),
+        page,
+        |meta: &BasinMeta| meta.name.as_str(),
+        |page| async move { service.list_basins(&page).await },
+    )
+    .await?;
     Ok(Json(ListBasinsJson { basins: page.items.iter().map(Into::into).collect(), has_more: page.has_more }))
 }
 

@@ -2,9 +2,9 @@
 //! place of failure carries: headers → `bad_header`, path → `bad_path`,
 //! query → `bad_query`, JSON body → `bad_json`.
 
-use axum::extract::{rejection::PathRejection, FromRequest, Path};
+use axum::extract::{rejection::PathRejection, FromRequest, FromRequestParts, Path};
 use bytes::Bytes;
-use http::{header, HeaderMap};
+use http::{header, request::Parts, HeaderMap};
 use lite_domain::{
     config::StreamConfigOverrides,
     encryption::KeyText,
@@ -17,7 +17,10 @@ use lite_protocol::{
 };
 use serde::de::DeserializeOwned;
 
-use crate::error::{ApiError, ApiResult};
+use crate::{
+    auth::Authority,
+    error::{ApiError, ApiResult},
+};
 
 pub const BASIN_HEADER: &str = "s2-basin";
 pub const REQUEST_TOKEN_HEADER: &str = "s2-request-token";
@@ -97,8 +100,22 @@ pub fn basin_path(path: Result<Path<String>, PathRejection>) -> ApiResult<BasinN
     BasinName::new(path_segment(path)?).map_err(|e| ApiError::bad_path(e.to_string()))
 }
 
-pub fn stream_path(path: Result<Path<String>, PathRejection>) -> ApiResult<StreamName> {
-    StreamName::new(path_segment(path)?).map_err(|e| ApiError::bad_path(e.to_string()))
+/// The stream named in the path, as the request's [`Authority`] resolves it
+/// (auto-prefixed tokens name streams relative to their prefix). Kept as a
+/// result so that a handler reports a bad `S2-Basin` header first.
+pub struct StreamPath(pub ApiResult<StreamName>);
+
+impl<S: Send + Sync> FromRequestParts<S> for StreamPath {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let path = Path::<String>::from_request_parts(parts, state).await;
+        let Ok(authority) = Authority::from_request_parts(parts, state).await;
+        let name = path_segment(path).and_then(|segment| {
+            StreamName::new(authority.0.absolute_stream(&segment)).map_err(|e| ApiError::bad_path(e.to_string()))
+        });
+        Ok(Self(name))
+    }
 }
 
 pub fn query<T: DeserializeOwned>(raw: Option<&str>) -> ApiResult<T> {

@@ -6,6 +6,8 @@
 //! shapes come from `lite-protocol`.
 
 mod access_log;
+mod access_tokens;
+mod auth;
 mod basins;
 mod error;
 mod extract;
@@ -56,13 +58,21 @@ pub fn router(service: Service, options: RouterOptions) -> Router {
         )
         .route("/streams/{stream}/records", get(records::read).post(records::append))
         .route("/streams/{stream}/records/tail", get(records::check_tail))
-        .route("/access-tokens", get(misc::not_implemented).post(misc::not_implemented))
-        .route("/access-tokens/{id}", delete(misc::not_implemented))
+        .route("/access-tokens", get(access_tokens::list).post(access_tokens::issue))
+        .route("/access-tokens/{id}", delete(access_tokens::revoke))
         .route("/metrics", get(misc::not_implemented))
         .route("/metrics/{basin}", get(misc::not_implemented))
         .route("/metrics/{basin}/{stream}", get(misc::not_implemented))
         .route("/locations", get(misc::not_implemented))
-        .route("/locations/default", get(misc::not_implemented).put(misc::not_implemented))
+        .route("/locations/default", get(misc::not_implemented).put(misc::not_implemented));
+    // Innermost, so that it runs on matched routes only and sees bodies
+    // already decompressed; absent without a root token.
+    let v1 = if service.access_control_enabled() {
+        v1.route_layer(axum::middleware::from_fn_with_state(service.clone(), auth::enforce))
+    } else {
+        v1
+    };
+    let v1 = v1
         .layer(CompressionLayer::new().gzip(true).zstd(true).compress_when(compress_when))
         .layer(RequestDecompressionLayer::new().gzip(true).zstd(true));
     let app = Router::new()

@@ -3,7 +3,7 @@
 
 use axum::{
     body::Body,
-    extract::{rejection::PathRejection, Path, RawQuery, State},
+    extract::{RawQuery, State},
     response::{IntoResponse, Response},
     Json,
 };
@@ -23,8 +23,10 @@ use prost::Message;
 use serde::Deserialize;
 
 use crate::{
+    auth::Authority,
     error::{ApiError, ApiResult},
-    extract, s2s, sse,
+    extract::{self, StreamPath},
+    s2s, sse,
 };
 
 /// Unary request bodies are buffered up to this size.
@@ -55,15 +57,18 @@ fn protobuf(message: impl Message) -> Response {
 
 pub async fn append(
     State(service): State<Service>,
-    path: Result<Path<String>, PathRejection>,
+    authority: Authority,
+    StreamPath(stream_path): StreamPath,
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
     let basin = extract::basin_header(&headers)?;
-    let stream = extract::stream_path(path)?;
+    let stream = stream_path?;
     let on_create = extract::stream_config(&headers)?;
     let input = match extract::content_type(&headers) {
-        MediaType::S2s => return s2s::append_session(service, basin, stream, on_create, &headers, body).await,
+        MediaType::S2s => {
+            return s2s::append_session(service, basin, stream, on_create, &headers, body, authority).await;
+        }
         MediaType::Protobuf => {
             let bytes = axum::body::to_bytes(body, UNARY_BODY_BYTES_MAX)
                 .await
@@ -83,7 +88,7 @@ pub async fn append(
         }
     };
     let key = extract::encryption_key(&headers)?;
-    let ack = service.append(&basin, &stream, input, on_create, key.as_ref()).await?;
+    let ack = service.append(&basin, &stream, input, on_create, key.as_ref(), &authority.0).await?;
     Ok(match extract::accept(&headers) {
         MediaType::Protobuf => protobuf(proto::AppendAck::from(ack)),
         _ => Json(AppendAckJson::from(ack)).into_response(),
@@ -92,12 +97,12 @@ pub async fn append(
 
 pub async fn read(
     State(service): State<Service>,
-    path: Result<Path<String>, PathRejection>,
+    StreamPath(stream_path): StreamPath,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Response> {
     let basin = extract::basin_header(&headers)?;
-    let stream = extract::stream_path(path)?;
+    let stream = stream_path?;
     let request = read_request(extract::query(raw.as_deref())?)?;
     let on_create = extract::stream_config(&headers)?;
     if extract::content_type(&headers) == MediaType::S2s {
@@ -121,11 +126,11 @@ pub async fn read(
 
 pub async fn check_tail(
     State(service): State<Service>,
-    path: Result<Path<String>, PathRejection>,
+    StreamPath(stream_path): StreamPath,
     headers: HeaderMap,
 ) -> ApiResult<Json<TailJson>> {
     let basin = extract::basin_header(&headers)?;
-    let stream = extract::stream_path(path)?;
+    let stream = stream_path?;
     let tail = service.check_tail(&basin, &stream).await?;
     Ok(Json(TailJson { tail: tail.into() }))
 }

@@ -28,7 +28,7 @@ use lite_protocol::{
 use prost::Message;
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
-use crate::{error::ApiResult, extract};
+use crate::{auth::Authority, error::ApiResult, extract};
 
 /// Metered bytes one append session may have waiting for acks.
 const SESSION_INFLIGHT_BYTES_MAX: u32 = 16 * 1024 * 1024;
@@ -88,10 +88,11 @@ pub async fn append_session(
     on_create: StreamConfigOverrides,
     headers: &HeaderMap,
     body: Body,
+    authority: Authority,
 ) -> ApiResult<Response> {
     let compression = compression(headers);
     let key = extract::encryption_key(headers)?;
-    let session = service.append_session(&basin, &stream, on_create, key.as_ref()).await?;
+    let session = service.append_session(&basin, &stream, on_create, key.as_ref(), (*authority.0).clone()).await?;
     let (tx, rx) = mpsc::channel(OUTBOUND_FRAMES);
     tokio::spawn(run_append_session(session, body, tx, compression));
     let frames = futures::stream::unfold(rx, |mut rx| async move {

@@ -94,6 +94,11 @@ impl AppendBatch {
     pub fn metered_bytes(&self) -> u64 {
         self.metered_bytes
     }
+
+    /// The command records of the batch.
+    pub fn commands(&self) -> impl Iterator<Item = &Command> {
+        self.commands.iter().map(|(_, command)| command)
+    }
 }
 
 /// The part of a stream's state that sequencing reads and changes.

@@ -4,12 +4,14 @@
 use thiserror::Error;
 
 use crate::{
+    access::AccessTokenId,
     append::{AppendInvalid, AppendRejection},
     config::ConfigError,
     encryption::EncryptionError,
     names::{BasinName, StreamName},
     position::StreamPosition,
     record::FencingToken,
+    service::AuthError,
     storage::StorageError,
 };
 
@@ -44,6 +46,16 @@ pub enum Error {
     EncryptionKey(EncryptionError),
     #[error("record decryption failed")]
     DecryptionFailed,
+    #[error("{0}")]
+    Unauthenticated(AuthError),
+    #[error("permission denied: {0}")]
+    PermissionDenied(String),
+    #[error("access token `{0}` already exists")]
+    AccessTokenAlreadyExists(AccessTokenId),
+    #[error("access token `{0}` not found")]
+    AccessTokenNotFound(AccessTokenId),
+    #[error("access tokens are not enabled on this server (start it with a root token)")]
+    AccessControlOff,
 }
 
 impl From<EncryptionError> for Error {

@@ -7,6 +7,7 @@
 //! those ports. Every rule that a client can observe lives here and is tested
 //! here.
 
+pub mod access;
 pub mod append;
 pub mod clock;
 pub mod config;

@@ -5,7 +5,10 @@
 
 use std::fmt;
 
-use crate::limits::{BASIN_NAME_BYTES_MAX, BASIN_NAME_BYTES_MIN, STREAM_NAME_BYTES_MAX};
+use crate::{
+    access::ACCESS_TOKEN_ID_BYTES_MAX,
+    limits::{BASIN_NAME_BYTES_MAX, BASIN_NAME_BYTES_MIN, STREAM_NAME_BYTES_MAX},
+};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NameError {
@@ -31,6 +34,10 @@ pub enum NameError {
     StreamNameNul,
     #[error("stream name prefix must not contain NUL bytes")]
     StreamPrefixNul,
+    #[error("access token id must be 1 to {ACCESS_TOKEN_ID_BYTES_MAX} bytes long, got {0}")]
+    AccessTokenIdLength(usize),
+    #[error("access token id must not be '.' or '..'")]
+    AccessTokenIdDots,
 }
 
 fn is_basin_char(b: u8) -> bool {

@@ -11,6 +11,7 @@ use futures::future::BoxFuture;
 use thiserror::Error;
 
 use crate::{
+    access::{AccessToken, AccessTokenId, SecretHash},
     append::SequencingState,
     config::{BasinConfig, StreamConfig, StreamConfigOverrides},
     encryption::Cipher,
@@ -138,4 +139,13 @@ pub trait Storage: Send + Sync + 'static {
     async fn close(&self) -> Result<(), StorageError> {
         Ok(())
     }
+    async fn get_access_token(&self, id: &AccessTokenId) -> Result<Option<AccessToken>, StorageError>;
+    /// The token whose secret has this hash (an exact-key lookup).
+    async fn find_access_token(&self, secret_hash: &SecretHash) -> Result<Option<AccessToken>, StorageError>;
+    /// Tokens in id order that the request admits, at most `limit + 1`.
+    async fn list_access_tokens(&self, page: &PageRequest) -> Result<Page<AccessToken>, StorageError>;
+    /// Stores a token and its hash lookup in one atomic write.
+    async fn put_access_token(&self, token: &AccessToken) -> Result<(), StorageError>;
+    /// Removes a token and its hash lookup in one atomic write.
+    async fn remove_access_token(&self, token: &AccessToken) -> Result<(), StorageError>;
 }

@@ -20,6 +20,9 @@ pub enum ErrorCode {
     NotImplemented,
     Unavailable,
     DecryptionFailed,
+    Authn,
+    PermissionDenied,
+    AccessTokenNotFound,
 }
 
 impl ErrorCode {
@@ -42,6 +45,9 @@ impl ErrorCode {
             Self::NotImplemented => "not_implemented",
             Self::Unavailable => "unavailable",
             Self::DecryptionFailed => "decryption_failed",
+            Self::Authn => "authn",
+            Self::PermissionDenied => "permission_denied",
+            Self::AccessTokenNotFound => "access_token_not_found",
         }
     }
 
@@ -54,7 +60,9 @@ impl ErrorCode {
             | Self::BadProto
             | Self::BadFrame
             | Self::DecryptionFailed => 400,
-            Self::BasinNotFound | Self::StreamNotFound => 404,
+            Self::Authn => 401,
+            Self::PermissionDenied => 403,
+            Self::BasinNotFound | Self::StreamNotFound | Self::AccessTokenNotFound => 404,
             Self::ResourceAlreadyExists | Self::BasinDeletionPending | Self::StreamDeletionPending => 409,
             Self::Invalid => 422,
             Self::Storage | Self::Other => 500,
@@ -79,5 +87,7 @@ mod tests {
             (ErrorCode::DecryptionFailed.as_str(), ErrorCode::DecryptionFailed.status()),
             ("decryption_failed", 400)
         );
+        assert_eq!((ErrorCode::Authn.as_str(), ErrorCode::Authn.status()), ("authn", 401));
+        assert_eq!(ErrorCode::PermissionDenied.status(), 403);
     }
 }

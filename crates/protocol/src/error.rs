@@ -59,6 +59,11 @@ impl From<Error> for WireError {
             Error::Unavailable(m) => Self::new(ErrorCode::Unavailable, m),
             Error::EncryptionKey(_) => Self::new(ErrorCode::BadHeader, message),
             Error::DecryptionFailed => Self::new(ErrorCode::DecryptionFailed, message),
+            Error::Unauthenticated(_) => Self::new(ErrorCode::Authn, message),
+            Error::PermissionDenied(_) => Self::new(ErrorCode::PermissionDenied, message),
+            Error::AccessTokenAlreadyExists(_) => Self::new(ErrorCode::ResourceAlreadyExists, message),
+            Error::AccessTokenNotFound(_) => Self::new(ErrorCode::AccessTokenNotFound, message),
+            Error::AccessControlOff => Self::new(ErrorCode::NotImplemented, "Not implemented"),
         }
     }
 }

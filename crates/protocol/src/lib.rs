@@ -6,6 +6,7 @@
 //! turns bytes into domain values and back, and says which error code a
 //! failure carries.
 
+pub mod access;
 pub mod codes;
 pub mod config;
 pub mod error;

@@ -69,6 +69,12 @@ pub struct Args {
     #[arg(long, env = "S2LITE_INIT_FILE")]
     pub init_file: Option<PathBuf>,
 
+    /// File holding the root token (at least 32 bytes; not readable by other
+    /// users). With it, or with the token in S2LITE_ROOT_TOKEN, every request
+    /// must carry an access token. Without either, tokens are ignored.
+    #[arg(long, env = "S2LITE_ROOT_TOKEN_FILE")]
+    pub root_token_file: Option<PathBuf>,
+
     /// Log format: human-readable text, or one JSON object per line.
     #[arg(long, value_enum, default_value_t = LogFormat::Text, env = "S2LITE_LOG_FORMAT")]
     pub log_format: LogFormat,

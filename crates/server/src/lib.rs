@@ -7,6 +7,7 @@
 pub mod args;
 pub mod init;
 mod listener;
+pub mod root_token;
 pub mod tls;
 
 use std::{future::Future, net::SocketAddr, sync::Arc};
@@ -38,6 +39,8 @@ pub enum ServerError {
     Init(#[from] init::InitError),
     #[error("TLS: {0}")]
     Tls(#[from] tls::TlsError),
+    #[error("root token: {0}")]
+    RootToken(#[from] root_token::RootTokenError),
 }
 
 /// Where the flags put the data (S3 with `--bucket`, local files with

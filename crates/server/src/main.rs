@@ -1,10 +1,16 @@
 //! The `s2-lite` binary.
 
-use std::{io::IsTerminal, net::SocketAddr, process::ExitCode, time::Duration};
+use std::{io::IsTerminal, net::SocketAddr, process::ExitCode, sync::Arc, time::Duration};
 
 use clap::Parser;
 use lite_api::RouterOptions;
-use lite_server::{args::LogFormat, init::InitSpec, storage_for, tls_for, Args, Server, ServerError};
+use lite_domain::{clock::SystemClock, service::Service};
+use lite_server::{
+    args::LogFormat,
+    init::InitSpec,
+    root_token::{self, RootTokenSource, ROOT_TOKEN_ENV},
+    storage_for, tls_for, Args, Server, ServerError,
+};
 use tokio::sync::watch;
 use tracing_subscriber::EnvFilter;
 
@@ -40,9 +46,15 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 async fn run(args: Args) -> Result<(), ServerError> {
     let tls = tls_for(&args)?;
     let init = args.init_file.as_deref().map(InitSpec::load).transpose()?;
+    let root = root_token::load(args.root_token_file.as_deref(), std::env::var(ROOT_TOKEN_ENV).ok())?;
     let storage = storage_for(&args).await?;
     let addr = SocketAddr::new(args.host, args.port());
-    let server = Server::bind(addr, storage, RouterOptions { cors: !args.no_cors }).await?;
+    let mut service = Service::new(storage, Arc::new(SystemClock));
+    if let Some((token, _)) = &root {
+        service = service.with_root_token(token);
+        tracing::info!("access tokens enforced: every request needs a token");
+    }
+    let server = Server::bind_service(addr, service, RouterOptions { cors: !args.no_cors }).await?;
     if let Some(init) = init {
         init.apply(server.service()).await?;
     }
@@ -61,8 +73,14 @@ async fn run(args: Args) -> Result<(), ServerError> {
     }
     // What a user pastes to point the CLI and SDKs here.
     let endpoint = format!("{scheme}://localhost:{}", addr.port());
+    // The hint names where the root token is, never the token itself.
+    let access_token = match &root {
+        None => "ignored".to_owned(),
+        Some((_, RootTokenSource::File(path))) => format!("\"$(cat {})\"", path.display()),
+        Some((_, RootTokenSource::Env)) => format!("\"${ROOT_TOKEN_ENV}\""),
+    };
     let mut hint = format!(
-        "export S2_ACCOUNT_ENDPOINT={endpoint}\nexport S2_BASIN_ENDPOINT={endpoint}\nexport S2_ACCESS_TOKEN=ignored"
+        "export S2_ACCOUNT_ENDPOINT={endpoint}\nexport S2_BASIN_ENDPOINT={endpoint}\nexport S2_ACCESS_TOKEN={access_token}"
     );
     if args.tls_self {
         hint.push_str("\nexport S2_SSL_NO_VERIFY=true");

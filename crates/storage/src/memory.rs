@@ -9,6 +9,7 @@ use std::{
 use async_trait::async_trait;
 use futures::FutureExt;
 use lite_domain::{
+    access::{AccessToken, AccessTokenId, SecretHash},
     append::SequencingState,
     names::{BasinName, StreamName},
     page::{Page, PageRequest},
@@ -25,6 +26,8 @@ struct Maps {
     records: HashMap<StreamId, BTreeMap<u64, SequencedRecord>>,
     /// Per stream: first seq num of each batch → when it arrived.
     arrivals: HashMap<StreamId, BTreeMap<u64, u64>>,
+    access_tokens: BTreeMap<String, AccessToken>,
+    token_ids_by_hash: HashMap<[u8; 32], String>,
 }
 
 #[derive(Default)]
@@ -187,5 +190,36 @@ impl Storage for MemoryStorage {
             log.remove(seq);
         }
         Ok(doomed.len())
+    }
+
+    async fn get_access_token(&self, id: &AccessTokenId) -> Result<Option<AccessToken>, StorageError> {
+        Ok(self.lock().access_tokens.get(id.as_str()).cloned())
+    }
+
+    async fn find_access_token(&self, secret_hash: &SecretHash) -> Result<Option<AccessToken>, StorageError> {
+        let maps = self.lock();
+        Ok(maps.token_ids_by_hash.get(&secret_hash.0).and_then(|id| maps.access_tokens.get(id)).cloned())
+    }
+
+    async fn list_access_tokens(&self, page: &PageRequest) -> Result<Page<AccessToken>, StorageError> {
+        let maps = self.lock();
+        let from = page.prefix.as_str().max(page.start_after.as_str()).to_owned();
+        let items = maps.access_tokens.range(from..).map(|(id, token)| (id.clone(), token.clone()));
+        Ok(page_of(items, page))
+    }
+
+    async fn put_access_token(&self, token: &AccessToken) -> Result<(), StorageError> {
+        let mut maps = self.lock();
+        let id = token.info.id.as_str().to_owned();
+        maps.token_ids_by_hash.insert(token.secret_hash.0, id.clone());
+        maps.access_tokens.insert(id, token.clone());
+        Ok(())
+    }
+
+    async fn remove_access_token(&self, token: &AccessToken) -> Result<(), StorageError> {
+        let mut maps = self.lock();
+        maps.token_ids_by_hash.remove(&token.secret_hash.0);
+        maps.access_tokens.remove(token.info.id.as_str());
+        Ok(())
     }
 }

@@ -10,6 +10,7 @@ use super::{
     AutoCreate, Service,
 };
 use crate::{
+    access::Grant,
     append::{AppendBatch, AppendInput},
     config::StreamConfigOverrides,
     encryption::{KeyText, RecordCrypt},
@@ -20,9 +21,10 @@ use crate::{
 const SEQUENCER_STOPPED: &str = "the stream's sequencer stopped; retry";
 
 impl Service {
-    /// Appends one batch and waits until it is durable. `key` is needed
-    /// (and used) only on a stream with a cipher.
-    /// `on_create` applies over the basin's defaults if this creates the stream.
+    /// Appends one batch and waits until it is durable. `on_create` applies
+    /// over the basin's defaults if this creates the stream; `key` is needed
+    /// (and used) only on a stream with a cipher; `grant` is the authority of
+    /// the request, for the batch's command records.
     pub async fn append(
         &self,
         basin: &BasinName,
@@ -30,8 +32,10 @@ impl Service {
         input: AppendInput,
         on_create: StreamConfigOverrides,
         key: Option<&KeyText>,
+        grant: &Grant,
     ) -> Result<AppendAck, Error> {
         let batch = AppendBatch::new(input)?;
+        check_commands(grant, &batch, basin, stream)?;
         let live = self.open_stream(basin, stream, AutoCreate::OnAppend(on_create)).await?;
         let crypt = RecordCrypt::for_stream(&live.meta, key)?.map(Arc::new);
         let ack = match live.sequencer.submit(batch, None, crypt).await {
@@ -47,20 +51,33 @@ impl Service {
         PendingAck(ack).durable().await
     }
 
-    /// Opens a session of pipelined appends on one stream. A missing or
-    /// malformed key for a stream with a cipher fails here, before any
-    /// batch.
-    /// `on_create` applies over the basin's defaults if this creates the stream.
+    /// Opens a session of pipelined appends on one stream, with the
+    /// authority of the request that opened it. A missing or malformed key
+    /// for a stream with a cipher fails here, before any batch. `on_create`
+    /// applies over the basin's defaults if this creates the stream.
     pub async fn append_session(
         &self,
         basin: &BasinName,
         stream: &StreamName,
         on_create: StreamConfigOverrides,
         key: Option<&KeyText>,
+        grant: Grant,
     ) -> Result<AppendSession, Error> {
         let live = self.open_stream(basin, stream, AutoCreate::OnAppend(on_create)).await?;
         let crypt = RecordCrypt::for_stream(&live.meta, key)?.map(Arc::new);
-        Ok(AppendSession { live, poison: Poison::default(), crypt })
+        let target = (basin.clone(), stream.clone());
+        Ok(AppendSession { live, poison: Poison::default(), crypt, grant, target })
+    }
+}
+
+/// Trim and fence records are operations of their own inside an append,
+/// which the request's route alone does not show.
+fn check_commands(grant: &Grant, batch: &AppendBatch, basin: &BasinName, stream: &StreamName) -> Result<(), Error> {
+    match grant.refused_command(batch, basin.as_str(), stream.as_str()) {
+        Some(op) => {
+            Err(Error::PermissionDenied(format!("this access token does not allow `{op}` on stream `{stream}`")))
+        }
+        None => Ok(()),
     }
 }
 
@@ -72,11 +89,14 @@ pub struct AppendSession {
     live: LiveStream,
     poison: Poison,
     crypt: Option<Arc<RecordCrypt>>,
+    grant: Grant,
+    target: (BasinName, StreamName),
 }
 
 impl AppendSession {
     /// Queues a batch behind every batch submitted before it.
     pub async fn submit(&self, batch: AppendBatch) -> Result<PendingAck, Error> {
+        check_commands(&self.grant, &batch, &self.target.0, &self.target.1)?;
         self.live
             .sequencer
             .submit(batch, Some(self.poison.clone()), self.crypt.clone())

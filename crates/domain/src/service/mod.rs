@@ -8,6 +8,7 @@
 //! takes them only to start a stream's sequencer; appends and reads go to
 //! the sequencer.
 
+mod access_tokens;
 mod append;
 mod basins;
 mod deletion;
@@ -24,6 +25,7 @@ use std::{
     sync::Arc,
 };
 
+pub use access_tokens::AuthError;
 pub use append::{AppendSession, PendingAck};
 pub use lifecycle::LifecycleReport;
 pub use read::{ReadOutput, ReadSession};
@@ -52,6 +54,8 @@ pub struct Service {
     lifecycle_wakeup: Arc<tokio::sync::Notify>,
     /// When the lifecycle task first saw each stream empty.
     empty_since: Arc<std::sync::Mutex<lifecycle::EmptySince>>,
+    /// Present when requests must carry a token.
+    access: Option<Arc<access_tokens::AccessControl>>,
 }
 
 impl Service {
@@ -63,6 +67,7 @@ impl Service {
             registry: Arc::new(Registry::default()),
             lifecycle_wakeup: Arc::new(tokio::sync::Notify::new()),
             empty_since: Arc::default(),
+            access: None,
         }
     }
 

@@ -43,14 +43,34 @@ impl TestServer {
         Self { addr, s2, http: reqwest::Client::new(), _stop: stop }
     }
 
+    /// A server that enforces access tokens, with its SDK client holding
+    /// the root token.
+    pub async fn start_secured(service: Service) -> Self {
+        let mut t = Self::start_with(service.with_root_token(ROOT_TOKEN)).await;
+        t.s2 = sdk_as(t.addr, ROOT_TOKEN);
+        t
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
     }
 }
 
+/// The root token of [`TestServer::start_secured`] servers.
+pub const ROOT_TOKEN: &str = "root-token-of-the-api-tests-0123456789";
+
+/// An SDK client presenting `token`.
+pub fn sdk_as(addr: SocketAddr, token: &str) -> S2 {
+    S2::new(sdk_config_with(addr, token)).unwrap()
+}
+
 /// Fails fast: one attempt, so that a server error is seen as it is.
 pub fn sdk_config(addr: SocketAddr) -> S2Config {
-    S2Config::new("test-token")
+    sdk_config_with(addr, "test-token")
+}
+
+fn sdk_config_with(addr: SocketAddr, token: &str) -> S2Config {
+    S2Config::new(token)
         .with_endpoints(S2Endpoints::for_endpoint(&format!("http://{addr}")).unwrap())
         .with_request_timeout(Duration::from_secs(10))
         .with_retry(RetryConfig::new().with_max_attempts(NonZeroU32::new(1).unwrap()))

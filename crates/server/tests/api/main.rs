@@ -2,6 +2,7 @@
 //! loopback port and is driven by the official Rust SDK (`s2-sdk`), and by
 //! raw HTTP where exact statuses and bodies matter.
 
+mod access_tokens;
 mod common;
 mod compression;
 mod concurrency;
@@ -10,6 +11,7 @@ mod data_plane;
 mod encryption;
 mod leaks;
 mod lifecycle;
+mod permission_matrix;
 mod records_http;
 mod sessions;
 mod stream_config_header;

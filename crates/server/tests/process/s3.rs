@@ -11,7 +11,8 @@ use crate::harness::{read_all, Process};
 /// The bucket of the local S3 server (`eval "$(.ci/s3-server.sh)"`) that
 /// the ignored S3 tests need; they fail without it.
 pub fn test_bucket() -> String {
-    std::env::var("LITE_TEST_S3_BUCKET").expect("LITE_TEST_S3_BUCKET must name a bucket on an S3 API (see .ci/s3-server.sh)")
+    std::env::var("LITE_TEST_S3_BUCKET")
+        .expect("LITE_TEST_S3_BUCKET must name a bucket on an S3 API (see .ci/s3-server.sh)")
 }
 
 #[tokio::test]

@@ -15,6 +15,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures::FutureExt;
 use lite_domain::{
+    access::{AccessToken, AccessTokenId, OpGroups, Operation, ReadWrite, ResourceSet, Scope, SecretHash, TokenInfo},
     append::SequencingState,
     config::{BasinConfig, RetentionPolicy, StorageClass, StreamConfig, StreamConfigOverrides, TimestampingMode},
     encryption::Cipher,
@@ -65,6 +66,7 @@ macro_rules! conformance_tests {
             removing_a_stream_keeps_a_newer_stream_of_the_same_name,
             arrival_lookup_finds_the_first_record_that_arrived_at_or_after,
             deleting_records_removes_a_prefix_and_keeps_the_rest_findable,
+            access_tokens_round_trip_are_found_by_hash_list_and_are_removed,
         );
     };
     // `[]` (no attribute) or `[ignore = "..."]`, one token tree either way.
@@ -88,6 +90,7 @@ macro_rules! persistence_tests {
         $crate::kit::conformance_tests!(@each $backend, [$(ignore = $reason)?];
             everything_durable_survives_a_restart,
             every_acknowledged_append_survives_a_crash,
+            access_tokens_survive_a_restart,
         );
     };
 }
@@ -592,6 +595,52 @@ pub async fn removing_a_stream_keeps_a_newer_stream_of_the_same_name<B: Backend>
 }
 
 // ---- persistence ----
+
+fn access_token(id: &str, hash_byte: u8) -> AccessToken {
+    let scope = Scope {
+        basins: Some(ResourceSet::Exact("my-basin".into())),
+        streams: Some(ResourceSet::Prefix("logs/".into())),
+        access_tokens: None,
+        ops: [Operation::Read, Operation::CheckTail].into(),
+        op_groups: OpGroups { stream: ReadWrite { read: true, write: false }, ..OpGroups::default() },
+    };
+    let info = TokenInfo {
+        id: AccessTokenId::new(id).unwrap(),
+        scope,
+        expires_at_secs: Some(1_900_000_000),
+        auto_prefix_streams: true,
+    };
+    AccessToken { info, secret_hash: SecretHash([hash_byte; 32]) }
+}
+
+pub async fn access_tokens_round_trip_are_found_by_hash_list_and_are_removed<B: Backend>() {
+    let backend = B::open().await;
+    let storage = backend.storage();
+    let tokens: Vec<_> = ["a1", "a2", "b1"].iter().zip(1u8..).map(|(id, h)| access_token(id, h)).collect();
+    for token in &tokens {
+        storage.put_access_token(token).await.unwrap();
+    }
+    let id = AccessTokenId::new("a2").unwrap();
+    assert_eq!(storage.get_access_token(&id).await.unwrap(), Some(tokens[1].clone()));
+    assert_eq!(storage.find_access_token(&SecretHash([3; 32])).await.unwrap(), Some(tokens[2].clone()));
+    assert_eq!(storage.find_access_token(&SecretHash([9; 32])).await.unwrap(), None);
+    let page = storage.list_access_tokens(&PageRequest::new("a".into(), String::new(), Some(1))).await.unwrap();
+    assert_eq!((page.items, page.has_more), (vec![tokens[0].clone()], true));
+    let page = storage.list_access_tokens(&PageRequest::new("a".into(), "a1".into(), Some(1))).await.unwrap();
+    assert_eq!((page.items, page.has_more), (vec![tokens[1].clone()], false));
+
+    storage.remove_access_token(&tokens[1]).await.unwrap();
+    assert_eq!(storage.get_access_token(&id).await.unwrap(), None);
+    assert_eq!(storage.find_access_token(&SecretHash([2; 32])).await.unwrap(), None);
+}
+
+pub async fn access_tokens_survive_a_restart<B: Persistent>() {
+    let backend = B::open().await;
+    let token = access_token("kept", 7);
+    backend.storage().put_access_token(&token).await.unwrap();
+    let backend = backend.restart().await;
+    assert_eq!(backend.storage().find_access_token(&token.secret_hash).await.unwrap(), Some(token));
+}
 
 pub async fn everything_durable_survives_a_restart<B: Persistent>() {
     let backend = B::open().await;

@@ -15,6 +15,7 @@
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use lite_domain::{
+    access::{AccessToken, AccessTokenId, OpGroups, Operation, ReadWrite, ResourceSet, Scope, SecretHash, TokenInfo},
     append::SequencingState,
     config::{BasinConfig, RetentionPolicy, StorageClass, StreamConfig, StreamConfigOverrides, TimestampingMode},
     encryption::Cipher,
@@ -51,6 +52,10 @@ pub enum DecodeError {
     Name(#[from] NameError),
     #[error("stored fencing token is longer than allowed")]
     FencingToken,
+    #[error("stored access token has unknown operation `{0}`")]
+    Operation(String),
+    #[error("stored secret hash is not 32 bytes")]
+    SecretHash,
 }
 
 pub fn encode_basin_meta(meta: &BasinMeta) -> Bytes {
@@ -101,6 +106,72 @@ pub fn decode_stream_meta(basin: BasinName, name: StreamName, value: Bytes) -> R
     let creation = dec.option(|dec| Ok(CreationToken { request_token: dec.string()?, config: dec.overrides()? }))?;
     dec.finish()?;
     Ok(StreamMeta { basin, name, id, config, cipher, created_at_secs, deleted_at_secs, creation })
+}
+
+pub fn encode_access_token(token: &AccessToken) -> Bytes {
+    let mut enc = Encoder::new(V1);
+    enc.bytes(&token.secret_hash.0);
+    let scope = &token.info.scope;
+    for set in [&scope.basins, &scope.streams, &scope.access_tokens] {
+        enc.option(set.as_ref(), |enc, set| match set {
+            ResourceSet::Exact(name) => {
+                enc.u8(0);
+                enc.str(name);
+            }
+            ResourceSet::Prefix(prefix) => {
+                enc.u8(1);
+                enc.str(prefix);
+            }
+        });
+    }
+    // Operations by their spec names, which never change meaning.
+    enc.len(scope.ops.len());
+    for op in &scope.ops {
+        enc.str(op.as_str());
+    }
+    let groups = &scope.op_groups;
+    for group in [groups.account, groups.basin, groups.stream] {
+        enc.bool(group.read);
+        enc.bool(group.write);
+    }
+    enc.option(token.info.expires_at_secs, Encoder::u64);
+    enc.bool(token.info.auto_prefix_streams);
+    enc.finish()
+}
+
+/// The id is the key's; the value holds the rest.
+pub fn decode_access_token(id: AccessTokenId, value: Bytes) -> Result<AccessToken, DecodeError> {
+    let mut dec = Decoder::new("access token", value, V1)?;
+    let hash = dec.bytes()?;
+    let secret_hash = SecretHash(hash.as_ref().try_into().map_err(|_| DecodeError::SecretHash)?);
+    let mut sets = Vec::with_capacity(3);
+    for _ in 0..3 {
+        sets.push(dec.option(|dec| {
+            let tag = dec.tag("resource set", 1)?;
+            let name = dec.string()?;
+            Ok(if tag == 0 { ResourceSet::Exact(name) } else { ResourceSet::Prefix(name) })
+        })?);
+    }
+    let count = dec.len()?;
+    let mut ops = std::collections::BTreeSet::new();
+    for _ in 0..count {
+        let name = dec.string()?;
+        ops.insert(Operation::parse(&name).ok_or(DecodeError::Operation(name))?);
+    }
+    let mut group = || -> Result<ReadWrite, DecodeError> { Ok(ReadWrite { read: dec.bool()?, write: dec.bool()? }) };
+    let op_groups = OpGroups { account: group()?, basin: group()?, stream: group()? };
+    let expires_at_secs = dec.option(Decoder::u64)?;
+    let auto_prefix_streams = dec.bool()?;
+    dec.finish()?;
+    let mut sets = sets.into_iter();
+    let scope = Scope {
+        basins: sets.next().flatten(),
+        streams: sets.next().flatten(),
+        access_tokens: sets.next().flatten(),
+        ops,
+        op_groups,
+    };
+    Ok(AccessToken { info: TokenInfo { id, scope, expires_at_secs, auto_prefix_streams }, secret_hash })
 }
 
 pub fn encode_state(state: &SequencingState) -> Bytes {

@@ -14,6 +14,8 @@
 //! | `0x04` | record          | stream id (u64), seq num (u64)             | timestamp, headers, body                 | written once by an append; only ever removed (trim, stream removal) |
 //! | `0x05` | timestamp index | stream id (u64), timestamp (u64), seq num (u64) | empty                               | written once by an append; only ever removed |
 //! | `0x06` | arrival index   | stream id (u64), arrival ms (u64), seq num (u64) | empty                              | one per append batch (its first record); removed with the records it covers |
+//! | `0x07` | access token    | token id                                   | secret hash, scope, expiry, auto-prefix  | written once on issue; removed on revoke, with its hash lookup |
+//! | `0x08` | token by hash   | SHA-256 of the secret (32 bytes)           | token id (raw UTF-8, no version byte)    | written and removed with its token, in the same atomic write |
 //!
 //! Basin names are `[a-z0-9-]`, so the `0x00` after the basin name in a
 //! stream-meta key cannot occur inside it: one basin's streams are exactly
@@ -52,6 +54,8 @@ pub const STREAM_STATE: u8 = 0x03;
 pub const RECORD: u8 = 0x04;
 pub const TIMESTAMP_INDEX: u8 = 0x05;
 pub const ARRIVAL_INDEX: u8 = 0x06;
+pub const ACCESS_TOKEN: u8 = 0x07;
+pub const TOKEN_BY_HASH: u8 = 0x08;
 
 /// Ends the basin name inside a stream-meta key.
 const BASIN_SEPARATOR: u8 = 0x00;
@@ -84,6 +88,29 @@ pub fn parse_basin_meta(key: &[u8]) -> Result<&str, DecodeError> {
         Some((&BASIN_META, name)) => std::str::from_utf8(name).map_err(|_| DecodeError::Utf8("basin name")),
         _ => Err(DecodeError::Key("basin meta")),
     }
+}
+
+pub fn access_token(id: &str) -> Bytes {
+    tagged(ACCESS_TOKEN, id.as_bytes())
+}
+
+/// Access-token keys whose ids start with `prefix` and sort after
+/// `start_after`.
+pub fn access_token_range(prefix: &str, start_after: &str) -> KeyRange {
+    let start = tagged(ACCESS_TOKEN, prefix.as_bytes()).max(after(&tagged(ACCESS_TOKEN, start_after.as_bytes())));
+    let end = successor(&tagged(ACCESS_TOKEN, prefix.as_bytes()));
+    KeyRange { start, end }
+}
+
+pub fn parse_access_token(key: &[u8]) -> Result<&str, DecodeError> {
+    match key.split_first() {
+        Some((&ACCESS_TOKEN, id)) => std::str::from_utf8(id).map_err(|_| DecodeError::Utf8("access token id")),
+        _ => Err(DecodeError::Key("access token")),
+    }
+}
+
+pub fn token_by_hash(hash: &[u8; 32]) -> Bytes {
+    tagged(TOKEN_BY_HASH, hash)
 }
 
 pub fn stream_meta(basin: &str, name: &str) -> Bytes {

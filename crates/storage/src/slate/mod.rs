@@ -27,6 +27,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures::FutureExt;
 use lite_domain::{
+    access::{AccessToken, AccessTokenId, SecretHash},
     append::SequencingState,
     names::{BasinName, StreamName},
     page::{Page, PageRequest},
@@ -425,5 +426,45 @@ impl Storage for SlateStorage {
     async fn close(&self) -> Result<(), StorageError> {
         self.db.close().await.map_err(SlateError::from)?;
         Ok(())
+    }
+
+    async fn get_access_token(&self, id: &AccessTokenId) -> Result<Option<AccessToken>, StorageError> {
+        match self.get(&keys::access_token(id.as_str())).await? {
+            Some(value) => Ok(Some(codec::decode_access_token(id.clone(), value)?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn find_access_token(&self, secret_hash: &SecretHash) -> Result<Option<AccessToken>, StorageError> {
+        let Some(id) = self.get(&keys::token_by_hash(&secret_hash.0)).await? else { return Ok(None) };
+        let id = std::str::from_utf8(&id).map_err(|_| codec::DecodeError::Utf8("access token id"))?;
+        let id = AccessTokenId::new(id).map_err(codec::DecodeError::from)?;
+        self.get_access_token(&id).await
+    }
+
+    async fn list_access_tokens(&self, page: &PageRequest) -> Result<Page<AccessToken>, StorageError> {
+        let range = keys::access_token_range(&page.prefix, &page.start_after);
+        let fetched = self
+            .scan_while(range, page.limit + 1, &ScanOptions::default(), |key, value| {
+                let id = AccessTokenId::new(keys::parse_access_token(key)?).map_err(codec::DecodeError::from)?;
+                Ok(Some(codec::decode_access_token(id, value)?))
+            })
+            .await?;
+        Ok(Page::from_fetched(fetched, page.limit))
+    }
+
+    async fn put_access_token(&self, token: &AccessToken) -> Result<(), StorageError> {
+        let id = token.info.id.as_str();
+        let mut batch = WriteBatch::new();
+        batch.put_bytes(keys::access_token(id), codec::encode_access_token(token));
+        batch.put_bytes(keys::token_by_hash(&token.secret_hash.0), Bytes::copy_from_slice(id.as_bytes()));
+        self.write_durably(batch).await
+    }
+
+    async fn remove_access_token(&self, token: &AccessToken) -> Result<(), StorageError> {
+        let mut batch = WriteBatch::new();
+        batch.delete(keys::access_token(token.info.id.as_str()));
+        batch.delete(keys::token_by_hash(&token.secret_hash.0));
+        self.write_durably(batch).await
     }
 }
