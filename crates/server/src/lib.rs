@@ -15,7 +15,7 @@ use std::{future::Future, net::SocketAddr, sync::Arc};
 use axum_server::tls_rustls::RustlsConfig;
 use lite_api::RouterOptions;
 use lite_domain::{clock::SystemClock, service::Service, storage::Storage};
-use lite_storage::{settings_from_env, SlateStorage, StoreKind, WalStore};
+use lite_storage::{settings_from_env, S3Access, SlateStorage, StoreKind, WalStore, WAL_S3_ENV_PREFIX};
 use tls::TlsSource;
 use tokio::net::TcpListener;
 
@@ -25,6 +25,8 @@ pub use args::Args;
 pub enum ServerError {
     #[error("a separate WAL store (--wal-bucket, --wal-local-root) needs --bucket or --local-root")]
     WalWithoutStore,
+    #[error("WAL bucket: {0}")]
+    WalS3(#[source] lite_storage::S3AccessError),
     #[error("invalid storage settings: {0}")]
     StorageSettings(#[source] lite_storage::SlateError),
     #[error("cannot open storage: {0}")]
@@ -59,7 +61,13 @@ pub fn placement(args: &Args) -> Result<(StoreKind, Option<WalStore>), ServerErr
     if wal_kind.is_some() && kind == StoreKind::Memory {
         return Err(ServerError::WalWithoutStore);
     }
-    Ok((kind, wal_kind.map(|kind| WalStore { kind, path: args.wal_path.clone() })))
+    let Some(wal_kind) = wal_kind else { return Ok((kind, None)) };
+    // A WAL bucket may live elsewhere, under other credentials.
+    let s3 = match wal_kind {
+        StoreKind::S3 { .. } => S3Access::from_env(WAL_S3_ENV_PREFIX).map_err(ServerError::WalS3)?,
+        _ => S3Access::default(),
+    };
+    Ok((kind, Some(WalStore { kind: wal_kind, path: args.wal_path.clone(), s3 })))
 }
 
 /// Builds the storage backend the flags ask for ([`placement`]): SlateDB
@@ -160,9 +168,19 @@ mod tests {
         let (kind, wal) =
             placement(&args(&["--bucket", "data", "--wal-local-root", "/wal", "--wal-path", "w"])).unwrap();
         assert_eq!(kind, StoreKind::S3 { bucket: "data".into() });
-        assert_eq!(wal, Some(WalStore { kind: StoreKind::Local("/wal".into()), path: "w".into() }));
+        assert_eq!(
+            wal,
+            Some(WalStore { kind: StoreKind::Local("/wal".into()), path: "w".into(), s3: S3Access::default() })
+        );
         let (_, wal) = placement(&args(&["--local-root", "/data", "--wal-bucket", "wal"])).unwrap();
-        assert_eq!(wal, Some(WalStore { kind: StoreKind::S3 { bucket: "wal".into() }, path: String::new() }));
+        assert_eq!(
+            wal,
+            Some(WalStore {
+                kind: StoreKind::S3 { bucket: "wal".into() },
+                path: String::new(),
+                s3: S3Access::default()
+            })
+        );
         assert_eq!(placement(&args(&["--local-root", "/data"])).unwrap().1, None);
     }
 

@@ -15,6 +15,7 @@
 mod codec;
 mod error;
 mod keys;
+mod s3_access;
 mod store;
 #[cfg(test)]
 mod tests;
@@ -40,6 +41,7 @@ use tokio::sync::{watch, RwLock};
 
 pub use self::{
     error::SlateError,
+    s3_access::{S3Access, S3AccessError, WAL_S3_ENV_PREFIX},
     store::{
         default_settings, settings_from_env, StoreKind, WalStore, LOCAL_FLUSH_INTERVAL_MS, S3_FLUSH_INTERVAL_MS,
         SETTINGS_ENV_PREFIX,

@@ -7,7 +7,7 @@ use std::{path::PathBuf, sync::Arc, time::Duration};
 use object_store::{aws::AmazonS3Builder, local::LocalFileSystem, memory::InMemory, prefix::PrefixStore, ObjectStore};
 use slatedb::config::Settings;
 
-use super::error::SlateError;
+use super::{error::SlateError, s3_access::S3Access};
 
 /// Prefix of the environment variables that override SlateDB settings,
 /// e.g. `SL8_FLUSH_INTERVAL=10ms`; nested keys use `.`.
@@ -64,11 +64,17 @@ pub struct WalStore {
     /// Key prefix inside the WAL store, below which SlateDB adds the
     /// database's own path.
     pub path: String,
+    /// A WAL bucket's own endpoint, region and credentials, where they
+    /// differ from the main bucket's.
+    pub s3: S3Access,
 }
 
 impl WalStore {
     pub(crate) fn object_store(&self) -> Result<Arc<dyn ObjectStore>, SlateError> {
-        let store = self.kind.object_store()?;
+        let store: Arc<dyn ObjectStore> = match &self.kind {
+            StoreKind::S3 { bucket } => Arc::new(self.s3.apply(s3_builder(bucket)).build()?),
+            other => other.object_store()?,
+        };
         Ok(if self.path.is_empty() { store } else { Arc::new(PrefixStore::new(store, self.path.as_str())) })
     }
 }
@@ -145,7 +151,7 @@ mod tests {
         assert_eq!(s3.flush_interval, Some(Duration::from_millis(50)));
         assert_eq!(default_settings(&StoreKind::Memory).flush_interval, Some(Duration::from_millis(1)));
         assert_eq!(default_settings(&StoreKind::Local("x".into())).flush_interval, Some(Duration::from_millis(1)));
-        let local_wal = WalStore { kind: StoreKind::Local("w".into()), path: String::new() };
+        let local_wal = WalStore { kind: StoreKind::Local("w".into()), path: String::new(), s3: S3Access::default() };
         let s3_with_local_wal = default_settings_with_wal(&StoreKind::S3 { bucket: "b".into() }, Some(&local_wal));
         assert_eq!(s3_with_local_wal.flush_interval, Some(Duration::from_millis(1)), "a flush is a local write");
     }
