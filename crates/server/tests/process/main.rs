@@ -1,8 +1,10 @@
 //! Tests of the `s2-lite` binary as a process: crash safety on local disk
 //! (kill -9 during a write load), storage on an S3 API, bounded storage
 //! growth under append-and-trim, health under fencing, clean shutdown,
-//! request logs, and no plaintext at rest for encrypted streams.
+//! request logs, no plaintext at rest for encrypted streams, and access
+//! tokens across a restart.
 
+mod access_tokens;
 mod at_rest;
 mod crash;
 mod harness;
