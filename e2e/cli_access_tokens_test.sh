@@ -10,45 +10,20 @@
 # the CLI at $S2_CLI or on PATH. Prints "cli: N passed, M failed" last.
 set -uo pipefail
 
-S2="${S2_CLI:-$(command -v s2 || true)}"
-if [ -z "$S2" ] || [ ! -x "$S2" ]; then
-    echo "cli_access_tokens_test: no s2 CLI (set S2_CLI or put s2 on PATH)" >&2
-    exit 2
-fi
-for var in S2_ACCOUNT_ENDPOINT S2_BASIN_ENDPOINT S2_ACCESS_TOKEN; do
-    if [ -z "${!var:-}" ]; then
-        echo "cli_access_tokens_test: $var is not set; run through e2e/run.sh" >&2
-        exit 2
-    fi
-done
-export NO_COLOR=1
+CLI_SUITE=cli_access_tokens_test
+# shellcheck source=cli_lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/cli_lib.sh"
 ROOT_TOKEN="$S2_ACCESS_TOKEN"
-
-TMP="$(mktemp -d "${TMPDIR:-/tmp}/s2-cli-tokens.XXXXXX")"
-trap 'rm -rf "$TMP"' EXIT
 
 RUN="$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')"
 HOME_BASIN="e2e-home-$RUN"
 AWAY_BASIN="e2e-away-$RUN"
-PASSED=0
-FAILED=0
-
-s2() { timeout 30 "$S2" "$@"; }
 
 # as TOKEN CMD...: runs the CLI with another access token.
 as() {
     local token="$1"
     shift
     S2_ACCESS_TOKEN="$token" timeout 30 "$S2" "$@"
-}
-
-fail() {
-    echo "    $*" >&2
-    return 1
-}
-
-expect_eq() {
-    [ "$2" = "$3" ] || fail "$1: expected [$2], got [$3]"
 }
 
 # expect_failure WHAT PATTERN CMD...: CMD fails and says PATTERN.
@@ -60,23 +35,6 @@ expect_failure() {
         return 1
     fi
     grep -qiE "$pattern" <<<"$out" || fail "$what: expected [$pattern] in: $out"
-}
-
-run_test() {
-    local name="$1" status
-    (
-        set -e
-        "$name"
-    ) >"$TMP/$name.log" 2>&1
-    status=$?
-    if [ "$status" -eq 0 ]; then
-        echo "ok   $name"
-        PASSED=$((PASSED + 1))
-    else
-        echo "FAIL $name"
-        sed 's/^/    /' "$TMP/$name.log"
-        FAILED=$((FAILED + 1))
-    fi
 }
 
 test_requests_need_a_token() {
@@ -179,5 +137,4 @@ done
 s2 delete-basin "$HOME_BASIN" >/dev/null 2>&1 || true
 s2 delete-basin "$AWAY_BASIN" >/dev/null 2>&1 || true
 
-echo "cli: $PASSED passed, $FAILED failed"
-[ "$FAILED" -eq 0 ]
+cli_report

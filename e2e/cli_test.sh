@@ -7,52 +7,11 @@
 # PATH. Prints "cli: N passed, M failed" last; exits non-zero on a failure.
 set -uo pipefail
 
-S2="${S2_CLI:-$(command -v s2 || true)}"
-if [ -z "$S2" ] || [ ! -x "$S2" ]; then
-    echo "cli_test: no s2 CLI (set S2_CLI or put s2 on PATH)" >&2
-    exit 2
-fi
-for var in S2_ACCOUNT_ENDPOINT S2_BASIN_ENDPOINT S2_ACCESS_TOKEN; do
-    if [ -z "${!var:-}" ]; then
-        echo "cli_test: $var is not set; run through e2e/run.sh" >&2
-        exit 2
-    fi
-done
-# Plain output, no colours or update checks in the way of comparisons.
-export NO_COLOR=1
-
-TMP="$(mktemp -d "${TMPDIR:-/tmp}/s2-cli-e2e.XXXXXX")"
-trap 'rm -rf "$TMP"' EXIT
-
-# Processes a test started in the background; stopped when the test ends.
-BG_PIDS=()
-stop_background() {
-    local pid
-    for pid in "${BG_PIDS[@]}"; do
-        kill "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-}
+CLI_SUITE=cli_test
+# shellcheck source=cli_lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/cli_lib.sh"
 
 BASIN="e2e-cli-$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')"
-PASSED=0
-FAILED=0
-
-# Every CLI call is bounded in time, so a hung session fails a test instead
-# of the whole run.
-s2() { timeout 30 "$S2" "$@"; }
-
-fail() {
-    echo "    $*" >&2
-    return 1
-}
-
-expect_eq() {
-    local what="$1" want="$2" got="$3"
-    if [ "$want" != "$got" ]; then
-        fail "$what: expected [$want], got [$got]"
-    fi
-}
 
 # wait_until SECONDS COMMAND...: polls until COMMAND succeeds.
 wait_until() {
@@ -64,26 +23,6 @@ wait_until() {
         fi
         sleep 0.1
     done
-}
-
-run_test() {
-    local name="$1"
-    local status
-    # Not run as an `if` condition, where `set -e` would be ignored.
-    (
-        set -e
-        trap stop_background EXIT
-        "$name"
-    ) >"$TMP/$name.log" 2>&1
-    status=$?
-    if [ "$status" -eq 0 ]; then
-        echo "ok   $name"
-        PASSED=$((PASSED + 1))
-    else
-        echo "FAIL $name"
-        sed 's/^/    | /' "$TMP/$name.log"
-        FAILED=$((FAILED + 1))
-    fi
 }
 
 seq_lines() { for i in $(seq "$1" "$2"); do echo "line $i"; done; }
@@ -334,5 +273,4 @@ for t in \
     run_test "$t"
 done
 
-echo "cli: $PASSED passed, $FAILED failed"
-[ "$FAILED" -eq 0 ]
+cli_report

@@ -51,6 +51,25 @@ impl TestServer {
         t
     }
 
+    /// A fresh server with a basin (named from `prefix`) holding one empty
+    /// stream `s`, created over raw HTTP; returns the server and the basin.
+    pub async fn with_stream(prefix: &str) -> (Self, String) {
+        let t = Self::start().await;
+        let basin = basin_name(prefix).to_string();
+        let resp = t.http.post(t.url("/v1/basins")).json(&serde_json::json!({"basin": basin})).send().await.unwrap();
+        assert_eq!(resp.status(), 201);
+        let resp = t
+            .http
+            .post(t.url("/v1/streams"))
+            .header("s2-basin", &basin)
+            .json(&serde_json::json!({"stream": "s"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 201);
+        (t, basin)
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
     }

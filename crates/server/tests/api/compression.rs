@@ -11,7 +11,7 @@ use prost::Message;
 use reqwest::header::{ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_TYPE};
 use serde_json::{json, Value};
 
-use crate::common::{basin_name, TestServer};
+use crate::common::TestServer;
 
 const S2S: &str = "s2s/proto";
 
@@ -41,31 +41,13 @@ fn zstd_decompress(data: &[u8]) -> Vec<u8> {
 const CODECS: [(&str, Codec, Codec, u8); 2] =
     [("gzip", gzip, gunzip, 0b10), ("zstd", zstd_compress, zstd_decompress, 0b01)];
 
-/// A server and a basin with stream `s`.
-async fn fixture() -> (TestServer, String) {
-    let t = TestServer::start().await;
-    let basin = basin_name("zip").to_string();
-    let resp = t.http.post(t.url("/v1/basins")).json(&json!({"basin": basin})).send().await.unwrap();
-    assert_eq!(resp.status(), 201);
-    let resp = t
-        .http
-        .post(t.url("/v1/streams"))
-        .header("s2-basin", &basin)
-        .json(&json!({"stream": "s"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 201);
-    (t, basin)
-}
-
 fn bodies(tag: &str, n: usize) -> Vec<String> {
     (0..n).map(|i| format!("{tag} record {i} {}", "compressible ".repeat(20))).collect()
 }
 
 #[tokio::test]
 async fn unary_bodies_are_compressed_both_ways_with_gzip_and_zstd() {
-    let (t, basin) = fixture().await;
+    let (t, basin) = TestServer::with_stream("zip").await;
     let url = t.url("/v1/streams/s/records");
     let mut next = 0u64;
     for (name, compress, decompress, _) in CODECS {
@@ -131,7 +113,7 @@ fn compression_bits(flags: u8) -> u8 {
 
 #[tokio::test]
 async fn s2s_frames_carry_compression_bits_both_ways_with_gzip_and_zstd() {
-    let (t, basin) = fixture().await;
+    let (t, basin) = TestServer::with_stream("zip").await;
     let url = t.url("/v1/streams/s/records");
     let mut next = 0u64;
     for (name, compress, decompress, bits) in CODECS {

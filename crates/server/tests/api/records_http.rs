@@ -9,7 +9,7 @@ use prost::Message;
 use reqwest::{header::CONTENT_TYPE, RequestBuilder, Response};
 use serde_json::{json, Value};
 
-use crate::common::{basin_name, TestServer};
+use crate::common::TestServer;
 
 const PROTOBUF: &str = "application/protobuf";
 const EVENT_STREAM: &str = "text/event-stream";
@@ -22,19 +22,7 @@ struct Fixture {
 
 impl Fixture {
     async fn new() -> Self {
-        let t = TestServer::start().await;
-        let basin = basin_name("http").to_string();
-        let resp = t.http.post(t.url("/v1/basins")).json(&json!({"basin": basin})).send().await.unwrap();
-        assert_eq!(resp.status(), 201);
-        let resp = t
-            .http
-            .post(t.url("/v1/streams"))
-            .header("s2-basin", &basin)
-            .json(&json!({"stream": "s"}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status(), 201);
+        let (t, basin) = TestServer::with_stream("http").await;
         Self { t, basin }
     }
 
