@@ -111,7 +111,7 @@ fn e2e() -> Result<(), String> {
 
 const BENCH_USAGE: &str = "\
 usage: cargo xtask bench [--server-cmd CMD] [--server-cmd-disk CMD] [--server-label NAME]
-                         [--smoke] [--rounds N] [--only LIST] [--memory-only] [--release]
+                         [--smoke] [--rounds N] [--only LIST] [--memory-only] [--release] [--pin]
 
 Builds s2-lite and lite-bench and benchmarks s2-lite twice: in memory, and
 with --local-root {dir}. Results: a table on stdout, target/bench/latest.json.
@@ -124,7 +124,9 @@ with --local-root {dir}. Results: a table on stdout, target/bench/latest.json.
   --smoke                tiny sizes and durations; builds with the dev profile
                          (unless --release) so CI reuses its test build
   --rounds N             rounds per server (median reported; default 1)
-  --only LIST            scenarios: append,many,fanout,catchup
+  --only LIST            scenarios: append,many,unary,fanout,catchup
+  --pin                  every server on CPU 0, the load generator on CPU 1
+                         (sched_setaffinity), so a server's one core is what saturates
   --memory-only          skip the --local-root run
   --release              build with the release profile even with --smoke";
 
@@ -146,6 +148,7 @@ fn bench(args: &[String]) -> Result<(), String> {
             "--smoke" => smoke = true,
             "--release" => release = true,
             "--memory-only" => memory_only = true,
+            "--pin" => pass.push(arg.clone()),
             "--rounds" | "--only" => {
                 let v = value()?;
                 pass.push(arg.clone());

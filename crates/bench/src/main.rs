@@ -39,7 +39,8 @@ options:
   --server LABEL=CMD  a server under test
   --smoke             tiny sizes and durations (for CI)
   --rounds N          rounds per server (median is reported; default 1)
-  --only LIST         comma-separated scenarios: append,many,fanout,catchup
+  --only LIST         comma-separated scenarios: append,many,unary,fanout,catchup
+  --pin               servers on CPU 0, this generator on CPU 1 (needs 2 CPUs)
   --out-dir DIR       where <timestamp>.json and latest.json go (default target/bench)";
 
 struct Setup {
@@ -53,6 +54,7 @@ struct Args {
     rounds: usize,
     scenarios: Vec<Scenario>,
     out_dir: PathBuf,
+    pin: bool,
 }
 
 fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args> {
@@ -62,6 +64,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args> {
     let mut rounds = 1;
     let mut scenarios = Scenario::ALL.to_vec();
     let mut out_dir = PathBuf::from("target/bench");
+    let mut pin = false;
     while let Some(arg) = it.next() {
         let mut value = |name: &str| it.next().ok_or_else(|| Error::new(format!("{name} needs a value")));
         match arg.as_str() {
@@ -78,10 +81,11 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args> {
                     setups.push(Setup { name: "default".into(), servers: Vec::new() });
                 }
                 if let Some(s) = setups.last_mut() {
-                    s.servers.push(ServerSpec { label: label.trim().into(), cmd: cmd.trim().into() });
+                    s.servers.push(ServerSpec { label: label.trim().into(), cmd: cmd.trim().into(), cpu: None });
                 }
             }
             "--smoke" => smoke = true,
+            "--pin" => pin = true,
             "--rounds" => {
                 rounds = value("--rounds")?.parse().context("--rounds wants a positive number")?;
                 if rounds == 0 {
@@ -109,7 +113,12 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args> {
             }
         }
     }
-    Ok(Args { setups, smoke, rounds, scenarios, out_dir })
+    if pin {
+        for spec in setups.iter_mut().flat_map(|s| s.servers.iter_mut()) {
+            spec.cpu = Some(server::SERVER_CPU);
+        }
+    }
+    Ok(Args { setups, smoke, rounds, scenarios, out_dir, pin })
 }
 
 fn main() -> ExitCode {
@@ -121,6 +130,13 @@ fn main() -> ExitCode {
         }
     };
     raise_fd_limit();
+    // Before the runtime starts, so that its workers fit the one CPU.
+    if args.pin {
+        if let Err(e) = server::pin_to_cpu(0, server::GENERATOR_CPU) {
+            eprintln!("lite-bench: --pin: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
     // reqwest and the SDK are built on rustls; plain HTTP needs no provider,
     // but installing one keeps their builders from refusing to start.
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -204,7 +220,7 @@ async fn run(args: Args) -> Result<bool> {
     }
     let elapsed = started.elapsed().as_secs_f64();
     println!("{tables}");
-    println!("{}", legend(args.smoke));
+    println!("{}", legend(args.smoke, args.pin));
     let doc = json!({
         "timestamp": stamp,
         "smoke": args.smoke,
@@ -212,6 +228,7 @@ async fn run(args: Args) -> Result<bool> {
         "scenarios": args.scenarios.iter().map(|s| s.name()).collect::<Vec<_>>(),
         "elapsed_s": elapsed,
         "machine": machine(load_before),
+        "pinned": args.pin.then(|| json!({"server_cpu": server::SERVER_CPU, "generator_cpu": server::GENERATOR_CPU})),
         "profile": format!("{profile:?}"),
         "setups": setups_json,
     });
@@ -224,12 +241,21 @@ fn describe(setup: &Setup, rounds: usize) -> String {
     format!("{}; {rounds} round(s), median per figure (max for must-be-zero counts)", servers.join(", "))
 }
 
-fn legend(smoke: bool) -> String {
+fn legend(smoke: bool, pin: bool) -> String {
     let mut s = String::from(
-        "via: sdk = official Rust SDK (s2-sdk 0.35.3), http = raw HTTP generator (reqwest), proc = /proc of the server.\n\
+        "via: sdk = official Rust SDK (s2-sdk 0.35.3), http = raw HTTP generators (reqwest; the lean one of `unary`), proc = /proc of the server.\n\
          \"A vs B\" = how many times better A is than B (> 1: A better; throughput A/B, latency and cost B/A).\n\
-         MiB are of record bodies. Bench client and server share this machine's cores.",
+         MiB are of record bodies.",
     );
+    if pin {
+        s.push_str(&format!(
+            " PINNED: the server on CPU {}, this generator on CPU {}.",
+            server::SERVER_CPU,
+            server::GENERATOR_CPU
+        ));
+    } else {
+        s.push_str(" Bench client and server share this machine's cores.");
+    }
     if smoke {
         s.push_str("\nSMOKE MODE: tiny sizes; the figures only show that the harness works.");
     }
@@ -287,6 +313,7 @@ async fn measure(
     let figs = match scenario {
         Scenario::Append => scenarios::append::run(&ctx).await?,
         Scenario::Many => scenarios::many::run(&ctx).await?,
+        Scenario::Unary => scenarios::unary::run(&ctx).await?,
         Scenario::Fanout => scenarios::fanout::run(&ctx).await?,
         Scenario::Catchup => scenarios::catchup::run(&ctx).await?,
     };
@@ -419,6 +446,9 @@ mod tests {
         assert_eq!(a.setups[0].servers.len(), 2);
         assert_eq!(a.setups[1].servers[0].cmd, "srv --port {port} --local-root {dir}");
         assert_eq!(a.scenarios, vec![Scenario::Append, Scenario::Catchup]);
+        assert!(!a.pin && a.setups[0].servers[0].cpu.is_none());
+        let pinned = parse_args(strings(&["--server", "a=x {port}", "--pin"])).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(pinned.setups[0].servers[0].cpu, Some(server::SERVER_CPU));
     }
 
     #[test]

@@ -26,6 +26,35 @@ use crate::error::{bail, Context, Error, Result};
 pub struct ServerSpec {
     pub label: String,
     pub cmd: String,
+    /// The one CPU the server may run on (`--pin`).
+    pub cpu: Option<usize>,
+}
+
+/// With `--pin`: the server's CPU and the generator's.
+pub const SERVER_CPU: usize = 0;
+pub const GENERATOR_CPU: usize = 1;
+
+/// Restricts process `pid` (0: this one) to `cpu`, which must be one this
+/// process may use.
+pub fn pin_to_cpu(pid: i32, cpu: usize) -> Result<()> {
+    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    if cpu >= cpus || cpus < 2 {
+        return bail(format!("cannot pin to CPU {cpu}: {cpus} CPU(s) available, 2 needed"));
+    }
+    set_affinity(pid, cpu).map_err(|e| Error::new(format!("sched_setaffinity to CPU {cpu} failed: {e}")))
+}
+
+fn set_affinity(pid: i32, cpu: usize) -> std::io::Result<()> {
+    // SAFETY: a zeroed cpu_set_t is the empty set; CPU_SET writes inside it
+    // for cpu < CPU_SETSIZE, and sched_setaffinity only reads it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        if libc::sched_setaffinity(pid, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
 }
 
 /// How long a server may take to answer `GET /health` after it was started.
@@ -73,14 +102,19 @@ impl Server {
         let log = File::create(log_path).context(format!("cannot create {}", log_path.display()))?;
         let log_err = log.try_clone().context("cannot duplicate the log file handle")?;
         // `exec` makes the server itself the child, so the PID is the server's.
-        let child = Command::new("sh")
-            .arg("-c")
-            .arg(format!("exec {cmd}"))
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(log_err)
-            .spawn()
-            .context(format!("cannot start `{cmd}`"))?;
+        let mut command = Command::new("sh");
+        command.arg("-c").arg(format!("exec {cmd}")).stdin(Stdio::null()).stdout(log).stderr(log_err);
+        if let Some(cpu) = spec.cpu {
+            // This process may be pinned elsewhere already: widen nothing,
+            // just move the child (and everything it execs) to its CPU.
+            // SAFETY: the closure only makes one syscall, which is
+            // async-signal-safe, between fork and exec.
+            unsafe {
+                use std::os::unix::process::CommandExt;
+                command.pre_exec(move || set_affinity(0, cpu));
+            }
+        }
+        let child = command.spawn().context(format!("cannot start `{cmd}`"))?;
         let pid = i32::try_from(child.id()).context("PID out of range")?;
         let sampler = Sampler::start(pid);
         let mut server = Server {
@@ -223,7 +257,7 @@ fn free_port() -> Result<u16> {
     Ok(listener.local_addr().context("cannot read the ephemeral port")?.port())
 }
 
-fn clock_ticks_per_second() -> f64 {
+pub fn clock_ticks_per_second() -> f64 {
     // SAFETY: sysconf has no preconditions.
     let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
     if t > 0 {
@@ -236,7 +270,7 @@ fn clock_ticks_per_second() -> f64 {
 /// utime + stime (fields 14 and 15 of /proc/PID/stat) in seconds. The
 /// command name (field 2) may contain spaces, so fields are counted after
 /// its closing parenthesis.
-fn cpu_seconds_from_stat(stat: &str, ticks_per_second: f64) -> Result<f64> {
+pub fn cpu_seconds_from_stat(stat: &str, ticks_per_second: f64) -> Result<f64> {
     let Some(close) = stat.rfind(')') else { return bail("unexpected /proc/PID/stat format") };
     let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
     // After ")": state is field 3, so field N is at index N - 3.

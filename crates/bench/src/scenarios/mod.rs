@@ -4,6 +4,7 @@ pub mod append;
 pub mod catchup;
 pub mod fanout;
 pub mod many;
+pub mod unary;
 
 use std::{num::NonZeroU32, sync::OnceLock, time::Duration};
 
@@ -27,17 +28,20 @@ use crate::{
 pub enum Scenario {
     Append,
     Many,
+    Unary,
     Fanout,
     Catchup,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 4] = [Scenario::Append, Scenario::Many, Scenario::Fanout, Scenario::Catchup];
+    pub const ALL: [Scenario; 5] =
+        [Scenario::Append, Scenario::Many, Scenario::Unary, Scenario::Fanout, Scenario::Catchup];
 
     pub fn name(self) -> &'static str {
         match self {
             Scenario::Append => "append",
             Scenario::Many => "many",
+            Scenario::Unary => "unary",
             Scenario::Fanout => "fanout",
             Scenario::Catchup => "catchup",
         }
@@ -65,6 +69,9 @@ pub struct Profile {
     pub many_streams: Vec<usize>,
     pub many_duration: Duration,
     pub many_record_size: usize,
+    /// Scenario 2b: transports and body encodings of the raw-HTTP generator
+    /// (same stream counts, duration and record size as scenario 2).
+    pub unary_variants: Vec<unary::Variant>,
     /// Scenario 3: number of followers per transport.
     pub fanout_followers: Vec<usize>,
     /// Scenario 3: records per second the one writer appends (one record per batch).
@@ -89,6 +96,7 @@ impl Profile {
                 many_streams: vec![10],
                 many_duration: Duration::from_secs(2),
                 many_record_size: 256,
+                unary_variants: vec![unary::Variant::H1Json, unary::Variant::H2Proto],
                 fanout_followers: vec![10],
                 fanout_rate: 100,
                 fanout_duration: Duration::from_secs(1),
@@ -107,6 +115,12 @@ impl Profile {
                 many_streams: vec![100, 1_000, 10_000],
                 many_duration: Duration::from_secs(5),
                 many_record_size: 256,
+                unary_variants: vec![
+                    unary::Variant::H1Json,
+                    unary::Variant::H1Proto,
+                    unary::Variant::H2Json,
+                    unary::Variant::H2Proto,
+                ],
                 fanout_followers: vec![100, 1_000],
                 fanout_rate: 100,
                 fanout_duration: Duration::from_secs(5),

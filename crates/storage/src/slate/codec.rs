@@ -232,6 +232,84 @@ pub fn decode_record(seq_num: u64, value: Bytes) -> Result<SequencedRecord, Deco
     Ok(SequencedRecord { seq_num, timestamp, headers, body, sealed: None })
 }
 
+/// A batch value: when it arrived, the timestamp of its last record as
+/// appended (kept when a trim empties the batch, so that the tail stays
+/// derivable), and the encoded records still in it, each as
+/// [`encode_record`] makes it, length-prefixed. The records' seq nums are
+/// those just below the key's last seq num, so dropping a prefix keeps the
+/// key.
+pub fn encode_batch(arrival_ms: u64, last_timestamp: u64, records: &[SequencedRecord]) -> Bytes {
+    let encoded: Vec<Bytes> = records.iter().map(encode_record).collect();
+    encode_batch_of(arrival_ms, last_timestamp, &encoded)
+}
+
+/// [`encode_batch`] from records already encoded (a batch rewritten by a trim).
+pub fn encode_batch_of(arrival_ms: u64, last_timestamp: u64, encoded: &[Bytes]) -> Bytes {
+    let bytes: usize = encoded.iter().map(|r| 4 + r.len()).sum();
+    let mut enc = Encoder::with_capacity(V1, 1 + 8 + 8 + 4 + bytes);
+    enc.u64(arrival_ms);
+    enc.u64(last_timestamp);
+    enc.len(encoded.len());
+    for record in encoded {
+        enc.bytes(record);
+    }
+    enc.finish()
+}
+
+/// A stored batch, its records still encoded: decoding one costs nothing
+/// for the others (a read from the middle of a batch skips the rest).
+#[derive(Debug, Clone)]
+pub struct StoredBatch {
+    pub last_seq_num: u64,
+    pub arrival_ms: u64,
+    pub last_timestamp: u64,
+    pub records: Vec<Bytes>,
+}
+
+impl StoredBatch {
+    /// The seq num of `records[0]` (one past the last when empty).
+    pub fn first_seq_num(&self) -> u64 {
+        (self.last_seq_num + 1).saturating_sub(self.records.len() as u64)
+    }
+
+    /// The record at `seq_num`, which must lie in this batch.
+    pub fn record(&self, seq_num: u64) -> Result<SequencedRecord, DecodeError> {
+        let at = seq_num.checked_sub(self.first_seq_num()).and_then(|i| usize::try_from(i).ok());
+        let value = at.and_then(|i| self.records.get(i)).ok_or(DecodeError::Key("record batch"))?;
+        decode_record(seq_num, value.clone())
+    }
+}
+
+/// Shares `value`'s memory for the records.
+pub fn decode_batch(last_seq_num: u64, value: Bytes) -> Result<StoredBatch, DecodeError> {
+    let mut dec = Decoder::new("record batch", value, V1)?;
+    let arrival_ms = dec.u64()?;
+    let last_timestamp = dec.u64()?;
+    let count = dec.len()?;
+    if count as u64 > last_seq_num.saturating_add(1) {
+        return Err(DecodeError::Key("record batch"));
+    }
+    // Each record takes at least 5 bytes; a corrupt count must not allocate.
+    let mut records = Vec::with_capacity(count.min(dec.remaining() / 5));
+    for _ in 0..count {
+        records.push(dec.bytes()?);
+    }
+    dec.finish()?;
+    Ok(StoredBatch { last_seq_num, arrival_ms, last_timestamp, records })
+}
+
+/// The storage layout version in the format marker.
+pub fn encode_layout(version: u8) -> Bytes {
+    Bytes::copy_from_slice(&[version])
+}
+
+pub fn decode_layout(value: &[u8]) -> Result<u8, DecodeError> {
+    match value {
+        [version] => Ok(*version),
+        _ => Err(DecodeError::Truncated("layout marker")),
+    }
+}
+
 struct Encoder {
     buf: BytesMut,
 }

@@ -26,6 +26,12 @@ pub enum SlateError {
     WalStoreMissing,
     #[error("this data was created without a separate WAL store; it cannot be given one later")]
     WalStoreAdded,
+    #[error(
+        "this data was written with storage layout version {found}; this server reads only layout version \
+         {expected} and does not convert data: start it on a new data directory or bucket (or run the server \
+         version that wrote it)"
+    )]
+    Layout { found: u8, expected: u8 },
 }
 
 impl From<SlateError> for StorageError {

@@ -6,16 +6,25 @@
 //! order is numeric order. Values are encoded by [`super::codec`]; every
 //! value except the index's starts with a format-version byte.
 //!
+//! Layout version [`LAYOUT_VERSION`] (2). The marker key says which layout
+//! a database was written with; a database that has keys but no marker was
+//! written by layout 1 (one entry per record, its stream state rewritten
+//! by every append), which this server refuses to open rather than misread.
+//!
 //! | tag    | kind            | key after the tag                          | value                                    | mutability |
 //! |--------|-----------------|--------------------------------------------|------------------------------------------|------------|
+//! | `0x00` | layout marker   | nothing                                    | layout version (one byte)                | written once, when the database is created |
 //! | `0x01` | basin meta      | basin name                                 | config, timestamps, creation token       | rewritten on create, reconfigure and delete-mark; removed with the basin |
 //! | `0x02` | stream meta     | basin name, `0x00`, stream name            | stream id, config, timestamps, creation token | rewritten on create, reconfigure and delete-mark; removed with the stream, only while it still names the same stream id |
-//! | `0x03` | stream state    | stream id (u64)                            | tail (seq num, timestamp), fencing token, trim point | overwritten by every append, in the same atomic write as the records; removed with the stream |
-//! | `0x04` | record          | stream id (u64), seq num (u64)             | timestamp, headers, body                 | written once by an append; only ever removed (trim, stream removal) |
-//! | `0x05` | timestamp index | stream id (u64), timestamp (u64), seq num (u64) | empty                               | written once by an append; only ever removed |
-//! | `0x06` | arrival index   | stream id (u64), arrival ms (u64), seq num (u64) | empty                              | one per append batch (its first record); removed with the records it covers |
+//! | `0x03` | stream state    | stream id (u64)                            | tail (seq num, timestamp), fencing token, trim point | written by an append only when the fencing token or trim point changes (or the backend does not know what is stored), in the same atomic write as the batch; removed with the stream |
 //! | `0x07` | access token    | token id                                   | secret hash, scope, expiry, auto-prefix  | written once on issue; removed on revoke, with its hash lookup |
 //! | `0x08` | token by hash   | SHA-256 of the secret (32 bytes)           | token id (raw UTF-8, no version byte)    | written and removed with its token, in the same atomic write |
+//! | `0x09` | record batch    | stream id (u64), last seq num (u64)        | arrival ms, last timestamp, the records (timestamp, headers, body each) | one per append; a trim rewrites it without a prefix of its records (same key) or removes it |
+//! | `0x0a` | timestamp index | stream id (u64), timestamp (u64), seq num (u64) | empty                               | sparse (below); written with a batch; only ever removed |
+//! | `0x0b` | arrival index   | stream id (u64), arrival ms (u64), seq num (u64) | empty                              | sparse (below); written with a batch; only ever removed |
+//!
+//! Tags `0x04` to `0x06` were layout 1's records and indexes; they are not
+//! reused.
 //!
 //! Basin names are `[a-z0-9-]`, so the `0x00` after the basin name in a
 //! stream-meta key cannot occur inside it: one basin's streams are exactly
@@ -24,44 +33,62 @@
 //!
 //! Stream ids are random u64s that are never reused, so a removed stream's
 //! records can be deleted without racing a new stream of the same name; the
-//! state, record and index ranges of a stream are `tag ‖ id`.
+//! state, batch and index ranges of a stream are `tag ‖ id`.
 //!
-//! The timestamp index is sparse. Timestamps never decrease along a stream,
-//! so the first record at or after a timestamp `t` is the first record of the
-//! smallest indexed timestamp `≥ t`, provided that the first record of every
-//! distinct timestamp has an entry. An append writes an entry for the first
-//! record of its batch and for every record whose timestamp is greater than
-//! the one before it in the batch, which guarantees that. Whoever deletes a
-//! prefix of a stream's records (trim) must keep it true: delete the entries
-//! below the new first record and write one for that record.
+//! **Batches.** An append batch is one entry, keyed by the seq num of its
+//! last record, so a forward scan from `record_batch(id, n)` lands on the
+//! batch that holds `n` (the first whose last seq num is `≥ n`). The
+//! stream's tail is derived from its last batch (one past its key, and its
+//! last timestamp), and the stream state entry (whose tail is then only a
+//! lower bound) is written only when the fencing token or trim point
+//! change. So that the tail survives a trim of every record, a trim never
+//! removes a stream's last batch: it leaves it empty.
 //!
-//! The arrival index says when each append batch reached the server, so
-//! that retention (measured from arrival, not from record timestamps) can
-//! find the first record that has not expired: arrivals never decrease along
-//! a stream, so it is the record of the first entry at or after the cutoff.
-//! Deleting a prefix keeps it true the same way: delete the entries below
-//! the new first record and write one for that record, with the arrival of
-//! the last deleted entry (the batch it belongs to, or an earlier one).
+//! **Sparse indexes.** Each index has at most one entry per stream per
+//! [`TIMESTAMP_INDEX_INTERVAL`] of timestamps (resp.
+//! [`ARRIVAL_INDEX_INTERVAL_MS`] of arrivals): an append indexes a record
+//! (for arrivals: a batch's first record) when its position is at least the
+//! interval past the last one indexed, or when the backend does not know
+//! the last one (after a restart, say; an extra entry is harmless).
+//! Positions never decrease along a stream, so the first record at or
+//! after position `p` is found by taking the last entry below `p` and
+//! scanning batches forward from its seq num (from the stream's start if
+//! there is none). Between that entry and the answer lie only records of
+//! less than one interval of positions, which bounds the scan. A trim
+//! deletes the entries below the first kept record and indexes that record,
+//! with its batch's arrival, in the same write.
 
 use bytes::{BufMut, Bytes, BytesMut};
 use lite_domain::storage::StreamId;
 
 use super::codec::DecodeError;
 
+pub const LAYOUT_MARKER: u8 = 0x00;
 pub const BASIN_META: u8 = 0x01;
 pub const STREAM_META: u8 = 0x02;
 pub const STREAM_STATE: u8 = 0x03;
-pub const RECORD: u8 = 0x04;
-pub const TIMESTAMP_INDEX: u8 = 0x05;
-pub const ARRIVAL_INDEX: u8 = 0x06;
 pub const ACCESS_TOKEN: u8 = 0x07;
 pub const TOKEN_BY_HASH: u8 = 0x08;
+pub const RECORD_BATCH: u8 = 0x09;
+pub const TIMESTAMP_INDEX: u8 = 0x0a;
+pub const ARRIVAL_INDEX: u8 = 0x0b;
+
+/// The layout this module describes.
+pub const LAYOUT_VERSION: u8 = 2;
+/// The layout of data that has no marker.
+pub const UNMARKED_LAYOUT_VERSION: u8 = 1;
+/// Least distance, in timestamp units (milliseconds), between two entries
+/// of one stream's timestamp index.
+pub const TIMESTAMP_INDEX_INTERVAL: u64 = 1_000;
+/// Least distance, in milliseconds, between two entries of one stream's
+/// arrival index.
+pub const ARRIVAL_INDEX_INTERVAL_MS: u64 = 1_000;
 
 /// Ends the basin name inside a stream-meta key.
 const BASIN_SEPARATOR: u8 = 0x00;
 
 const ID_KEY_LEN: usize = 1 + 8;
-const RECORD_KEY_LEN: usize = 1 + 8 + 8;
+const BATCH_KEY_LEN: usize = 1 + 8 + 8;
 const INDEX_KEY_LEN: usize = 1 + 8 + 8 + 8;
 
 /// A half-open range of keys, `start <= key < end`.
@@ -142,29 +169,38 @@ pub fn stream_state(id: StreamId) -> Bytes {
     id_key(STREAM_STATE, id).freeze()
 }
 
-pub fn record(id: StreamId, seq_num: u64) -> Bytes {
-    let mut key = BytesMut::with_capacity(RECORD_KEY_LEN);
-    key.put_u8(RECORD);
+pub fn layout_marker() -> Bytes {
+    Bytes::from_static(&[LAYOUT_MARKER])
+}
+
+/// Every key after the layout marker.
+pub fn all_data() -> KeyRange {
+    KeyRange { start: Bytes::from_static(&[LAYOUT_MARKER + 1]), end: Bytes::from_static(&[u8::MAX; 2]) }
+}
+
+/// The key of the batch of stream `id` whose last record is `last_seq_num`.
+pub fn record_batch(id: StreamId, last_seq_num: u64) -> Bytes {
+    let mut key = BytesMut::with_capacity(BATCH_KEY_LEN);
+    key.put_u8(RECORD_BATCH);
     key.put_u64(id.0);
-    key.put_u64(seq_num);
+    key.put_u64(last_seq_num);
     key.freeze()
 }
 
-/// Record keys of stream `id` with `start <= seq_num < end`.
-pub fn record_range(id: StreamId, start: u64, end: u64) -> KeyRange {
-    KeyRange { start: record(id, start), end: record(id, end) }
+/// Batch keys of stream `id` from the one holding `seq_num` on.
+pub fn batches_from(id: StreamId, seq_num: u64) -> KeyRange {
+    KeyRange { start: record_batch(id, seq_num), end: successor(&id_key(RECORD_BATCH, id)) }
 }
 
-/// Every record key of stream `id`.
-pub fn all_records(id: StreamId) -> KeyRange {
-    let prefix = id_key(RECORD, id);
-    KeyRange { end: successor(&prefix), start: prefix.freeze() }
+/// Every batch key of stream `id`.
+pub fn all_batches(id: StreamId) -> KeyRange {
+    batches_from(id, 0)
 }
 
-/// The seq num in a record key of stream `id`.
-pub fn parse_record(key: &[u8], id: StreamId) -> Result<u64, DecodeError> {
-    if key.len() != RECORD_KEY_LEN || key[0] != RECORD || read_u64(&key[1..]) != id.0 {
-        return Err(DecodeError::Key("record"));
+/// The last seq num in a batch key of stream `id`.
+pub fn parse_record_batch(key: &[u8], id: StreamId) -> Result<u64, DecodeError> {
+    if key.len() != BATCH_KEY_LEN || key[0] != RECORD_BATCH || read_u64(&key[1..]) != id.0 {
+        return Err(DecodeError::Key("record batch"));
     }
     Ok(read_u64(&key[ID_KEY_LEN..]))
 }
@@ -186,15 +222,14 @@ pub fn arrival_index(id: StreamId, arrival_ms: u64, seq_num: u64) -> Bytes {
     index_key(ARRIVAL_INDEX, id, arrival_ms, seq_num)
 }
 
-/// Arrival-index keys of stream `id` at or after `arrival_ms`.
-pub fn arrival_index_from(id: StreamId, arrival_ms: u64) -> KeyRange {
-    let end = successor(&id_key(ARRIVAL_INDEX, id));
-    KeyRange { start: arrival_index(id, arrival_ms, 0), end }
+/// Arrival-index keys of stream `id` below `arrival_ms`.
+pub fn arrival_index_below(id: StreamId, arrival_ms: u64) -> KeyRange {
+    KeyRange { start: arrival_index(id, 0, 0), end: arrival_index(id, arrival_ms, 0) }
 }
 
 /// Every arrival-index key of stream `id`.
 pub fn all_arrival_index(id: StreamId) -> KeyRange {
-    arrival_index_from(id, 0)
+    KeyRange { start: arrival_index(id, 0, 0), end: successor(&id_key(ARRIVAL_INDEX, id)) }
 }
 
 /// The (arrival ms, seq num) in an arrival-index key of stream `id`.
@@ -205,15 +240,14 @@ pub fn parse_arrival_index(key: &[u8], id: StreamId) -> Result<(u64, u64), Decod
     Ok((read_u64(&key[ID_KEY_LEN..]), read_u64(&key[ID_KEY_LEN + 8..])))
 }
 
-/// Index keys of stream `id` with a timestamp at or after `timestamp`.
-pub fn timestamp_index_from(id: StreamId, timestamp: u64) -> KeyRange {
-    let end = successor(&id_key(TIMESTAMP_INDEX, id));
-    KeyRange { start: timestamp_index(id, timestamp, 0), end }
+/// Index keys of stream `id` with a timestamp below `timestamp`.
+pub fn timestamp_index_below(id: StreamId, timestamp: u64) -> KeyRange {
+    KeyRange { start: timestamp_index(id, 0, 0), end: timestamp_index(id, timestamp, 0) }
 }
 
 /// Every index key of stream `id`.
 pub fn all_timestamp_index(id: StreamId) -> KeyRange {
-    timestamp_index_from(id, 0)
+    KeyRange { start: timestamp_index(id, 0, 0), end: successor(&id_key(TIMESTAMP_INDEX, id)) }
 }
 
 /// The (timestamp, seq num) in an index key of stream `id`.
@@ -234,7 +268,7 @@ pub fn successor(prefix: &[u8]) -> Bytes {
         }
     }
     // Every byte was 0xff: no key is greater; tags keep this unreachable.
-    Bytes::from_static(&[u8::MAX; RECORD_KEY_LEN + 1])
+    Bytes::from_static(&[u8::MAX; BATCH_KEY_LEN + 1])
 }
 
 /// The smallest key greater than `key`.
@@ -283,9 +317,20 @@ mod tests {
     #[test]
     fn kinds_are_disjoint_ranges_in_tag_order() {
         let id = StreamId(7);
-        let keys =
-            [basin_meta("zzzzzzzz"), stream_meta("a", "b"), stream_state(id), record(id, 0), timestamp_index(id, 0, 0)];
+        let keys = [
+            layout_marker(),
+            basin_meta("zzzzzzzz"),
+            stream_meta("a", "b"),
+            stream_state(id),
+            access_token("t"),
+            token_by_hash(&[0xff; 32]),
+            record_batch(id, 0),
+            timestamp_index(id, 0, 0),
+            arrival_index(id, 0, 0),
+        ];
         assert!(keys.windows(2).all(|w| w[0] < w[1]));
+        let data = all_data();
+        assert!(keys[1..].iter().all(|k| data.start <= *k && *k < data.end) && keys[0] < data.start);
         assert_eq!(successor(&[BASIN_META]), Bytes::from_static(&[STREAM_META]));
     }
 
@@ -316,25 +361,36 @@ mod tests {
     }
 
     #[test]
-    fn record_keys_of_another_stream_are_rejected() {
-        assert_eq!(parse_record(&record(StreamId(3), 9), StreamId(3)).unwrap(), 9);
-        assert!(parse_record(&record(StreamId(3), 9), StreamId(4)).is_err());
-        assert!(parse_record(&[RECORD, 1, 2], StreamId(3)).is_err());
-        assert!(parse_timestamp_index(&record(StreamId(3), 9), StreamId(3)).is_err());
+    fn batch_keys_of_another_stream_are_rejected() {
+        assert_eq!(parse_record_batch(&record_batch(StreamId(3), 9), StreamId(3)).unwrap(), 9);
+        assert!(parse_record_batch(&record_batch(StreamId(3), 9), StreamId(4)).is_err());
+        assert!(parse_record_batch(&[RECORD_BATCH, 1, 2], StreamId(3)).is_err());
+        assert!(parse_timestamp_index(&record_batch(StreamId(3), 9), StreamId(3)).is_err());
+    }
+
+    #[test]
+    fn a_scan_from_a_seq_num_starts_at_the_batch_holding_it() {
+        // Batches ending at 4 and 9: seq num 5..=9 is in the second.
+        let id = StreamId(1);
+        let from = batches_from(id, 5).start;
+        assert!(record_batch(id, 4) < from && from <= record_batch(id, 9));
+        assert_eq!(batches_from(id, 9).start, record_batch(id, 9));
+        let below = timestamp_index_below(id, 10);
+        assert!(timestamp_index(id, 9, u64::MAX) < below.end && below.end <= timestamp_index(id, 10, 0));
     }
 
     #[test]
     fn the_last_stream_id_has_bounded_ranges() {
         let id = StreamId(u64::MAX);
-        let all = all_records(id);
-        assert!(all.start < record(id, u64::MAX) && record(id, u64::MAX) < all.end);
+        let all = all_batches(id);
+        assert!(all.start <= record_batch(id, u64::MAX) && record_batch(id, u64::MAX) < all.end);
         assert!(all.end <= Bytes::from_static(&[TIMESTAMP_INDEX]));
     }
 
     proptest! {
         #[test]
         fn numeric_order_is_key_order(id in any::<u64>(), a in any::<u64>(), b in any::<u64>(), s in any::<u64>()) {
-            prop_assert_eq!(a.cmp(&b), record(StreamId(id), a).cmp(&record(StreamId(id), b)));
+            prop_assert_eq!(a.cmp(&b), record_batch(StreamId(id), a).cmp(&record_batch(StreamId(id), b)));
             prop_assert_eq!(
                 a.cmp(&b),
                 timestamp_index(StreamId(id), a, s).cmp(&timestamp_index(StreamId(id), b, s))

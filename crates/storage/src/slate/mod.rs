@@ -11,6 +11,11 @@
 //! Reads go straight to SlateDB and may see writes that are applied but not
 //! yet durable; the port allows that, because the domain only reads below
 //! the durable tail. Metadata writes return once durable.
+//!
+//! An append is one batch entry, plus an index entry now and then and the
+//! stream state only when its fencing token or trim point changes
+//! ([`keys`] says when). What was last written per stream is remembered in
+//! [`Written`], so that an append knows what it may leave out.
 
 mod codec;
 mod error;
@@ -22,7 +27,10 @@ mod tests;
 mod wal_placement;
 mod writer;
 
-use std::sync::Arc;
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, MutexGuard},
+};
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -32,13 +40,15 @@ use lite_domain::{
     append::SequencingState,
     names::{BasinName, StreamName},
     page::{Page, PageRequest},
-    record::SequencedRecord,
+    position::StreamPosition,
+    record::{FencingToken, SequencedRecord},
     storage::{BasinMeta, DurableFuture, ReadChunk, Storage, StorageError, StreamId, StreamMeta},
 };
 use object_store::ObjectStore;
-use slatedb::{config::ScanOptions, CloseReason, Db, DbStatus, WriteBatch};
+use slatedb::{config::ScanOptions, CloseReason, Db, DbStatus, IterationOrder, WriteBatch};
 use tokio::sync::{watch, RwLock};
 
+use self::{codec::StoredBatch, keys::KeyRange, writer::Writer};
 pub use self::{
     error::SlateError,
     s3_access::{S3Access, S3AccessError, WAL_S3_ENV_PREFIX},
@@ -47,7 +57,6 @@ pub use self::{
         SETTINGS_ENV_PREFIX,
     },
 };
-use self::{keys::KeyRange, writer::Writer};
 pub use slatedb::config::Settings as SlateSettings;
 
 /// Keys deleted per write when a stream's records are removed, so that one
@@ -66,6 +75,29 @@ pub struct SlateStorage {
     /// side) atomic with respect to `put_stream` (read side, so that puts do
     /// not wait for each other).
     stream_meta_lock: RwLock<()>,
+    /// Per stream with appends in this process: what its appends last
+    /// wrote. One small entry per stream, removed with the stream.
+    written: Mutex<HashMap<StreamId, Written>>,
+}
+
+/// What the appends of one stream last wrote; `None` where unknown, which
+/// makes the next append write it.
+#[derive(Debug, Default)]
+struct Written {
+    /// Fencing token and trim point of the stored stream state.
+    state: Option<(FencingToken, u64)>,
+    /// The last indexed timestamp and arrival.
+    timestamp: Option<u64>,
+    arrival_ms: Option<u64>,
+}
+
+/// Whether `position` gets an index entry after `last` (see [`keys`]).
+fn index_due(last: &mut Option<u64>, position: u64, interval: u64) -> bool {
+    if last.is_some_and(|last| position < last.saturating_add(interval)) {
+        return false;
+    }
+    *last = Some(position);
+    true
 }
 
 impl SlateStorage {
@@ -111,13 +143,21 @@ impl SlateStorage {
             builder = builder.with_wal_object_store(wal_store);
         }
         let db = builder.build().await.map_err(SlateError::from)?;
+        check_layout(&db).await?;
         let db = Arc::new(db);
         Ok(Self {
             writer: Writer::spawn(db.clone(), flush_spacing),
             status: db.subscribe(),
             db,
             stream_meta_lock: RwLock::new(()),
+            written: Mutex::new(HashMap::new()),
         })
+    }
+
+    fn written(&self) -> MutexGuard<'_, HashMap<StreamId, Written>> {
+        // Every change under this lock is one field store: a panic cannot
+        // leave it inconsistent, so poisoning is ignored.
+        self.written.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Writes `batch` after every earlier write and waits until it is durable.
@@ -154,32 +194,123 @@ impl SlateStorage {
         Ok(out)
     }
 
-    /// The seq num and timestamp of the first record of stream `id` at or
-    /// after `seq_num`.
-    async fn first_record_at_or_after(&self, id: StreamId, seq_num: u64) -> Result<Option<(u64, u64)>, StorageError> {
-        let first = self
-            .scan_while(keys::record_range(id, seq_num, u64::MAX), 1, &ScanOptions::default(), |key, value| {
-                let record = codec::decode_record(keys::parse_record(key, id)?, value)?;
-                Ok(Some((record.seq_num, record.timestamp)))
-            })
-            .await?;
-        Ok(first.first().copied())
+    /// The batches of stream `id` from the one holding `seq_num` on, one at
+    /// a time, while `visit` asks for more.
+    async fn scan_batches(
+        &self,
+        id: StreamId,
+        seq_num: u64,
+        options: &ScanOptions,
+        mut visit: impl FnMut(StoredBatch) -> Result<bool, StorageError>,
+    ) -> Result<(), StorageError> {
+        let range = keys::batches_from(id, seq_num);
+        let mut iter = self.db.scan_with_options(range.start..range.end, options).await.map_err(SlateError::from)?;
+        while let Some(kv) = iter.next().await.map_err(SlateError::from)? {
+            let batch = codec::decode_batch(keys::parse_record_batch(&kv.key, id)?, kv.value)?;
+            if !visit(batch)? {
+                break;
+            }
+        }
+        Ok(())
     }
 
-    /// The leading entries of an index (timestamp or arrival) whose seq num
-    /// satisfies `admit`, with the position each was indexed at.
+    /// The stream's last batch, if it has any.
+    async fn last_batch(&self, id: StreamId) -> Result<Option<StoredBatch>, StorageError> {
+        let options = ScanOptions::default().with_order(IterationOrder::Descending);
+        let last = self
+            .scan_while(keys::all_batches(id), 1, &options, |key, value| {
+                Ok(Some(codec::decode_batch(keys::parse_record_batch(key, id)?, value)?))
+            })
+            .await?;
+        Ok(last.into_iter().next())
+    }
+
+    /// The seq num of the last entry of a sparse index in `below` (the
+    /// entries below a position), or 0 when there is none.
+    async fn index_floor(&self, below: KeyRange, id: StreamId, parse: ParseIndexKey) -> Result<u64, StorageError> {
+        let options = ScanOptions::default().with_order(IterationOrder::Descending);
+        let last = self.scan_while(below, 1, &options, |key, _| Ok(Some(parse(key, id)?.1))).await?;
+        Ok(last.first().copied().unwrap_or(0))
+    }
+
+    /// The leading keys of an index (timestamp or arrival) whose seq num
+    /// satisfies `admit`.
     async fn index_prefix(
         &self,
         range: KeyRange,
         id: StreamId,
         parse: ParseIndexKey,
         admit: impl Fn(u64) -> bool,
-    ) -> Result<Vec<(Bytes, u64)>, StorageError> {
+    ) -> Result<Vec<Bytes>, StorageError> {
         self.scan_while(range, usize::MAX, &ScanOptions::default(), |key, _| {
-            let (position, seq_num) = parse(key, id)?;
-            Ok(admit(seq_num).then(|| (key.clone(), position)))
+            let (_, seq_num) = parse(key, id)?;
+            Ok(admit(seq_num).then(|| key.clone()))
         })
         .await
+    }
+
+    /// The stored state with its tail taken from the last batch.
+    async fn stored_state(&self, id: StreamId) -> Result<(SequencingState, bool), StorageError> {
+        let (mut state, has_entry) = match self.get(&keys::stream_state(id)).await? {
+            Some(value) => (codec::decode_state(value)?, true),
+            None => (SequencingState::default(), false),
+        };
+        if let Some(last) = self.last_batch(id).await? {
+            let tail = last.last_seq_num.saturating_add(1);
+            if tail >= state.tail.seq_num {
+                state.tail = StreamPosition::new(tail, last.last_timestamp);
+            }
+        }
+        Ok((state, has_entry))
+    }
+
+    /// Which batches a deletion of the first (at most `records_max`)
+    /// records below `below` removes and rewrites. The stream's last batch
+    /// is emptied rather than removed, so that its tail stays derivable.
+    async fn plan_deletion(&self, id: StreamId, below: u64, records_max: usize) -> Result<Deletion, StorageError> {
+        let mut plan = Deletion { removed: Vec::new(), rewritten: Vec::new(), deleted: 0, kept: 0, first_kept: None };
+        // A batch whose records all go; removed once a later batch is seen.
+        let mut emptied: Option<StoredBatch> = None;
+        self.scan_batches(id, 0, &ScanOptions::default(), |batch| {
+            if let Some(previous) = emptied.take() {
+                plan.removed.push(keys::record_batch(id, previous.last_seq_num));
+            }
+            let first = batch.first_seq_num();
+            plan.kept = first;
+            let doomed = below.saturating_sub(first).min(batch.records.len() as u64) as usize;
+            let take = doomed.min(records_max - plan.deleted);
+            plan.deleted += take;
+            plan.kept = first + take as u64;
+            if take < batch.records.len() {
+                if take > 0 {
+                    let rest = &batch.records[take..];
+                    let value = codec::encode_batch_of(batch.arrival_ms, batch.last_timestamp, rest);
+                    plan.rewritten.push((keys::record_batch(id, batch.last_seq_num), value));
+                }
+                let timestamp = batch.record(plan.kept)?.timestamp;
+                plan.first_kept = Some((plan.kept, timestamp, batch.arrival_ms));
+                return Ok(false);
+            }
+            plan.kept = batch.last_seq_num + 1;
+            emptied = Some(batch);
+            Ok(plan.deleted < records_max)
+        })
+        .await?;
+        if let Some(last) = emptied {
+            if self.has_batch_after(id, last.last_seq_num).await? {
+                plan.removed.push(keys::record_batch(id, last.last_seq_num));
+            } else if !last.records.is_empty() {
+                let value = codec::encode_batch_of(last.arrival_ms, last.last_timestamp, &[]);
+                plan.rewritten.push((keys::record_batch(id, last.last_seq_num), value));
+            }
+        }
+        Ok(plan)
+    }
+
+    async fn has_batch_after(&self, id: StreamId, last_seq_num: u64) -> Result<bool, StorageError> {
+        let Some(next) = last_seq_num.checked_add(1) else { return Ok(false) };
+        let range = keys::batches_from(id, next);
+        Ok(!self.scan_while(range, 1, &ScanOptions::default(), |_, _| Ok(Some(()))).await?.is_empty())
     }
 
     /// Deletes every key in `range`, a bounded batch at a time. The batches
@@ -203,6 +334,38 @@ impl SlateStorage {
         }
         Ok(())
     }
+}
+
+/// What [`SlateStorage::plan_deletion`] found.
+struct Deletion {
+    removed: Vec<Bytes>,
+    rewritten: Vec<(Bytes, Bytes)>,
+    deleted: usize,
+    /// Every record below this is gone once the plan is written.
+    kept: u64,
+    /// Seq num, timestamp and arrival of the first kept record.
+    first_kept: Option<(u64, u64, u64)>,
+}
+
+/// Refuses data of another layout; marks a new database with this one.
+async fn check_layout(db: &Db) -> Result<(), SlateError> {
+    let version = match db.get(keys::layout_marker()).await? {
+        Some(value) => codec::decode_layout(&value)?,
+        None => {
+            let range = keys::all_data();
+            let mut any = db.scan(range.start..range.end).await?;
+            if any.next().await?.is_some() {
+                keys::UNMARKED_LAYOUT_VERSION
+            } else {
+                db.put(keys::layout_marker(), codec::encode_layout(keys::LAYOUT_VERSION)).await?;
+                keys::LAYOUT_VERSION
+            }
+        }
+    };
+    if version != keys::LAYOUT_VERSION {
+        return Err(SlateError::Layout { found: version, expected: keys::LAYOUT_VERSION });
+    }
+    Ok(())
 }
 
 /// Reads (position, seq num) out of an index key of a stream.
@@ -283,9 +446,10 @@ impl Storage for SlateStorage {
     }
 
     async fn remove_stream(&self, meta: &StreamMeta) -> Result<(), StorageError> {
+        self.written().remove(&meta.id);
         // Records first, metadata last: an interrupted removal leaves the
         // metadata behind, so it is retried, and never orphans records.
-        self.delete_range(keys::all_records(meta.id)).await?;
+        self.delete_range(keys::all_batches(meta.id)).await?;
         self.delete_range(keys::all_timestamp_index(meta.id)).await?;
         self.delete_range(keys::all_arrival_index(meta.id)).await?;
         let mut batch = WriteBatch::new();
@@ -301,14 +465,15 @@ impl Storage for SlateStorage {
         // Ordered after every append submitted so far, and clears a failed
         // append's refusal: the caller now knows what is stored.
         self.writer.reset(id).await?;
-        self.peek_stream_state(id).await
+        let (state, has_entry) = self.stored_state(id).await?;
+        // Appends restart from what is stored, not from what was submitted.
+        let stored = has_entry.then(|| (state.fencing_token.clone(), state.trim_point));
+        self.written().insert(id, Written { state: stored, ..Written::default() });
+        Ok(state)
     }
 
     async fn peek_stream_state(&self, id: StreamId) -> Result<SequencingState, StorageError> {
-        match self.get(&keys::stream_state(id)).await? {
-            Some(value) => Ok(codec::decode_state(value)?),
-            None => Ok(SequencingState::default()),
-        }
+        Ok(self.stored_state(id).await?.0)
     }
 
     fn append(
@@ -319,19 +484,30 @@ impl Storage for SlateStorage {
         arrival_ms: u64,
     ) -> DurableFuture {
         let mut batch = WriteBatch::new();
-        if let Some(first) = records.first() {
-            batch.put_bytes(keys::arrival_index(id, arrival_ms, first.seq_num), Bytes::new());
-        }
-        let mut previous_timestamp = None;
-        for record in records {
-            batch.put_bytes(keys::record(id, record.seq_num), codec::encode_record(record));
-            // The sparse timestamp index: see the `keys` module.
-            if previous_timestamp.is_none_or(|previous| record.timestamp > previous) {
-                batch.put_bytes(keys::timestamp_index(id, record.timestamp, record.seq_num), Bytes::new());
+        let (Some(first), Some(last)) = (records.first(), records.last()) else {
+            return futures::future::ready(Ok(())).boxed();
+        };
+        batch.put_bytes(keys::record_batch(id, last.seq_num), codec::encode_batch(arrival_ms, last.timestamp, records));
+        {
+            let mut written = self.written();
+            let written = written.entry(id).or_default();
+            if index_due(&mut written.arrival_ms, arrival_ms, keys::ARRIVAL_INDEX_INTERVAL_MS) {
+                batch.put_bytes(keys::arrival_index(id, arrival_ms, first.seq_num), Bytes::new());
             }
-            previous_timestamp = Some(record.timestamp);
+            for record in records {
+                if index_due(&mut written.timestamp, record.timestamp, keys::TIMESTAMP_INDEX_INTERVAL) {
+                    batch.put_bytes(keys::timestamp_index(id, record.timestamp, record.seq_num), Bytes::new());
+                }
+            }
+            let changed = written
+                .state
+                .as_ref()
+                .is_none_or(|(token, trim_point)| *token != state.fencing_token || *trim_point != state.trim_point);
+            if changed {
+                batch.put_bytes(keys::stream_state(id), codec::encode_state(state));
+                written.state = Some((state.fencing_token.clone(), state.trim_point));
+            }
         }
-        batch.put_bytes(keys::stream_state(id), codec::encode_state(state));
         let pending = self.writer.submit(batch, Some(id));
         async move { pending.durable().await.map_err(StorageError::from) }.boxed()
     }
@@ -344,74 +520,102 @@ impl Storage for SlateStorage {
         chunk: ReadChunk,
     ) -> Result<Vec<SequencedRecord>, StorageError> {
         let options = ScanOptions::default().with_read_ahead_bytes(RECORD_READ_AHEAD_BYTES).with_cache_blocks(true);
+        let mut out = Vec::new();
+        if start >= end || chunk.records_max == 0 {
+            return Ok(out);
+        }
         let mut bytes = 0u64;
-        self.scan_while(keys::record_range(id, start, end), chunk.records_max, &options, |key, value| {
-            let record = codec::decode_record(keys::parse_record(key, id)?, value)?;
-            let size = record.metered_bytes();
-            if bytes > 0 && bytes + size > chunk.metered_bytes_max {
-                return Ok(None);
+        self.scan_batches(id, start, &options, |batch| {
+            for seq_num in batch.first_seq_num().max(start)..=batch.last_seq_num {
+                if seq_num >= end || out.len() >= chunk.records_max {
+                    return Ok(false);
+                }
+                let record = batch.record(seq_num)?;
+                let size = record.metered_bytes();
+                if bytes > 0 && bytes + size > chunk.metered_bytes_max {
+                    return Ok(false);
+                }
+                bytes += size;
+                out.push(record);
             }
-            bytes += size;
-            Ok(Some(record))
+            Ok(true)
         })
-        .await
+        .await?;
+        Ok(out)
     }
 
     async fn seq_num_for_timestamp(&self, id: StreamId, timestamp: u64, end: u64) -> Result<Option<u64>, StorageError> {
-        let first = self
-            .scan_while(keys::timestamp_index_from(id, timestamp), 1, &ScanOptions::default(), |key, _| {
-                Ok(Some(keys::parse_timestamp_index(key, id)?.1))
-            })
-            .await?;
-        Ok(first.first().copied().filter(|&seq_num| seq_num < end))
+        let below = keys::timestamp_index_below(id, timestamp);
+        let from = self.index_floor(below, id, keys::parse_timestamp_index).await?;
+        let mut found = None;
+        self.scan_batches(id, from, &ScanOptions::default(), |batch| {
+            for seq_num in batch.first_seq_num().max(from)..=batch.last_seq_num {
+                if seq_num >= end {
+                    return Ok(false);
+                }
+                if batch.record(seq_num)?.timestamp >= timestamp {
+                    found = Some(seq_num);
+                    return Ok(false);
+                }
+            }
+            Ok(true)
+        })
+        .await?;
+        Ok(found)
     }
 
     async fn seq_num_for_arrival(&self, id: StreamId, arrival_ms: u64, end: u64) -> Result<Option<u64>, StorageError> {
-        let first_batch = self
-            .scan_while(keys::arrival_index_from(id, arrival_ms), 1, &ScanOptions::default(), |key, _| {
-                Ok(Some(keys::parse_arrival_index(key, id)?.1))
-            })
-            .await?;
-        let Some(&start) = first_batch.first() else { return Ok(None) };
-        let first = self.first_record_at_or_after(id, start).await?;
-        Ok(first.map(|(seq_num, _)| seq_num).filter(|&seq_num| seq_num < end))
+        let below = keys::arrival_index_below(id, arrival_ms);
+        let from = self.index_floor(below, id, keys::parse_arrival_index).await?;
+        let mut found = None;
+        self.scan_batches(id, from, &ScanOptions::default(), |batch| {
+            let first = batch.first_seq_num().max(from);
+            if first > batch.last_seq_num {
+                // Emptied by a trim.
+                return Ok(true);
+            }
+            if first >= end {
+                return Ok(false);
+            }
+            if batch.arrival_ms >= arrival_ms {
+                found = Some(first);
+                return Ok(false);
+            }
+            Ok(true)
+        })
+        .await?;
+        Ok(found)
     }
 
     async fn delete_records(&self, id: StreamId, below: u64, records_max: usize) -> Result<usize, StorageError> {
-        let doomed = self
-            .scan_while(keys::record_range(id, 0, below), records_max, &ScanOptions::default(), |key, _| {
-                Ok(Some(key.clone()))
-            })
-            .await?;
-        let Some(last) = doomed.last() else { return Ok(0) };
-        // Everything below `kept` is gone once this batch is written.
-        let kept = keys::parse_record(last, id)? + 1;
+        let plan = self.plan_deletion(id, below, records_max).await?;
         let mut batch = WriteBatch::new();
-        for key in &doomed {
+        for key in &plan.removed {
             batch.delete(key);
         }
-        let first_kept = self.first_record_at_or_after(id, kept).await?;
+        for (key, value) in &plan.rewritten {
+            batch.put_bytes(key.clone(), value.clone());
+        }
         // Index entries below `kept` are a prefix of each index, because
         // timestamps and arrivals never decrease along a stream; re-anchor
         // each index at the first kept record (see the `keys` module).
-        let below_kept = |seq_num: u64| seq_num < kept;
-        let timestamps = self.index_prefix(keys::all_timestamp_index(id), id, keys::parse_timestamp_index, below_kept);
-        for (key, _) in &timestamps.await? {
+        let below_kept = |seq_num: u64| seq_num < plan.kept;
+        for key in self.index_prefix(keys::all_timestamp_index(id), id, keys::parse_timestamp_index, below_kept).await?
+        {
             batch.delete(key);
         }
-        let arrivals =
-            self.index_prefix(keys::all_arrival_index(id), id, keys::parse_arrival_index, below_kept).await?;
-        for (key, _) in &arrivals {
+        for key in self.index_prefix(keys::all_arrival_index(id), id, keys::parse_arrival_index, below_kept).await? {
             batch.delete(key);
         }
-        if let Some((seq_num, timestamp)) = first_kept {
+        if let Some((seq_num, timestamp, arrival_ms)) = plan.first_kept {
             batch.put_bytes(keys::timestamp_index(id, timestamp, seq_num), Bytes::new());
-            if let Some((_, arrival_ms)) = arrivals.last() {
-                batch.put_bytes(keys::arrival_index(id, *arrival_ms, seq_num), Bytes::new());
-            }
+            batch.put_bytes(keys::arrival_index(id, arrival_ms, seq_num), Bytes::new());
+        }
+        if batch.is_empty() {
+            return Ok(0);
         }
         self.write_durably(batch).await?;
-        Ok(doomed.len())
+        Ok(plan.deleted)
     }
 
     fn health(&self) -> Result<(), StorageError> {

@@ -139,9 +139,12 @@ async fn corrupt_values_are_errors_not_panics() {
     let storage = open(Arc::new(InMemory::new()), default_settings(&StoreKind::Memory)).await;
     let id = StreamId(5);
     let garbage = Bytes::from_static(&[1, 2, 3]);
-    for key in
-        [keys::stream_state(id), keys::record(id, 0), keys::basin_meta("my-basin"), keys::stream_meta("my-basin", "s")]
-    {
+    for key in [
+        keys::stream_state(id),
+        keys::record_batch(id, 0),
+        keys::basin_meta("my-basin"),
+        keys::stream_meta("my-basin", "s"),
+    ] {
         // Straight into SlateDB, past the writer and its flusher.
         storage.db.put(&key, &garbage).await.unwrap();
         storage.db.flush().await.unwrap();
@@ -253,4 +256,41 @@ async fn data_keeps_the_wal_placement_it_was_created_with() {
     assert!(is_backend_error(added.map(|_| ())), "adding a WAL store to existing data is refused");
     let storage = open(plain, settings).await;
     assert_eq!(storage.read_records(StreamId(1), 0, 10, ALL).await.unwrap().len(), 3);
+}
+
+/// Opens the error a refused open returns.
+async fn refusal(store: Arc<dyn ObjectStore>) -> String {
+    match SlateStorage::open_on(store, PATH, default_settings(&StoreKind::Memory)).await {
+        Ok(_) => panic!("data of another layout was opened"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_of_another_layout_is_refused_at_startup_naming_its_version() {
+    // Layout 1 had no marker and a record key tagged 0x04.
+    let old: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+    let db = slatedb::Db::open(PATH, old.clone()).await.unwrap();
+    db.put(&[0x04, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0], b"\x01record").await.unwrap();
+    db.close().await.unwrap();
+    let message = refusal(old).await;
+    assert!(message.contains("storage layout version 1") && message.contains("only layout version 2"), "{message}");
+
+    // A marker of a later layout.
+    let newer: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+    let db = slatedb::Db::open(PATH, newer.clone()).await.unwrap();
+    db.put(&keys::layout_marker(), &codec::encode_layout(3)).await.unwrap();
+    db.close().await.unwrap();
+    let message = refusal(newer).await;
+    assert!(message.contains("storage layout version 3"), "{message}");
+
+    // A new database is marked, and opens again.
+    let fresh: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+    let storage = open(fresh.clone(), default_settings(&StoreKind::Memory)).await;
+    storage.close().await.unwrap();
+    let db = slatedb::Db::open(PATH, fresh.clone()).await.unwrap();
+    let marker = db.get(&keys::layout_marker()).await.unwrap().expect("a new database is marked");
+    assert_eq!(codec::decode_layout(&marker).unwrap(), keys::LAYOUT_VERSION);
+    db.close().await.unwrap();
+    open(fresh, default_settings(&StoreKind::Memory)).await;
 }
