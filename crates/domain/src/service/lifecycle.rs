@@ -9,6 +9,10 @@
 //! It reads configs from storage on every pass, so reconfiguring retention
 //! or delete-on-empty takes effect without a restart. It works in bounded
 //! batches and takes a stream's name lock only to delete the stream.
+//!
+//! A failure on one stream or basin is logged, counted in the report and
+//! left for the next pass; it never stops the work on the others. Only a
+//! failed listing of the basins ends a pass early.
 
 use std::time::Duration;
 
@@ -33,6 +37,8 @@ pub struct LifecycleReport {
     pub streams_removed: u64,
     pub basins_removed: u64,
     pub streams_deleted_on_empty: u64,
+    /// Basins and streams whose work failed; the next pass retries them.
+    pub failures: u64,
 }
 
 impl Service {
@@ -65,10 +71,14 @@ impl Service {
             let page = PageRequest::new(String::new(), start_after, Some(LIST_PAGE));
             let basins = self.storage.list_basins(&page).await?;
             for basin in &basins.items {
-                if basin.deleted_at_secs.is_some() {
-                    self.purge_basin(&basin.name, &mut report).await?;
+                let done = if basin.deleted_at_secs.is_some() {
+                    self.purge_basin(&basin.name, &mut report).await
                 } else {
-                    self.maintain_streams(basin, &mut report).await?;
+                    self.maintain_streams(basin, &mut report).await
+                };
+                if let Err(e) = done {
+                    report.failures += 1;
+                    tracing::warn!(basin = %basin.name, error = %e, "lifecycle work on a basin failed; retrying next pass");
                 }
             }
             match basins.items.last() {
@@ -85,10 +95,17 @@ impl Service {
             let page = PageRequest::new(String::new(), start_after, Some(LIST_PAGE));
             let streams = self.storage.list_streams(&basin.name, &page).await?;
             for stream in &streams.items {
-                if stream.deleted_at_secs.is_some() {
-                    self.purge_stream(stream, report).await?;
+                let done = if stream.deleted_at_secs.is_some() {
+                    self.purge_stream(stream, report).await
                 } else {
-                    self.maintain_stream(stream, report).await?;
+                    self.maintain_stream(stream, report).await
+                };
+                if let Err(e) = done {
+                    report.failures += 1;
+                    tracing::warn!(
+                        basin = %stream.basin, stream = %stream.name, error = %e,
+                        "lifecycle work on a stream failed; retrying next pass"
+                    );
                 }
             }
             match streams.items.last() {

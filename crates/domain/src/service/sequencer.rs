@@ -147,9 +147,11 @@ impl SequencerHandle {
         rx.await.map_err(|_| Gone)
     }
 
-    pub fn set_timestamp_rule(&self, rule: TimestampRule) {
-        // A full or closed mailbox: the next sequencer reads the stored config.
-        let _ = self.mailbox.try_send(Request::SetTimestampRule(rule));
+    /// Waits for room in a full mailbox: a dropped rule would stay unapplied
+    /// until the sequencer restarts.
+    pub async fn set_timestamp_rule(&self, rule: TimestampRule) {
+        // A closed mailbox: the next sequencer reads the stored config.
+        let _ = self.mailbox.send(Request::SetTimestampRule(rule)).await;
     }
 
     /// Stops the sequencer once its in-flight appends are done; followers

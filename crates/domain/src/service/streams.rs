@@ -170,7 +170,7 @@ impl Service {
         self.storage.put_stream(meta).await?;
         let key = (meta.basin.clone(), meta.name.clone());
         if let Some(live) = self.registry.get(&key) {
-            live.sequencer.set_timestamp_rule(timestamp_rule(&meta.config));
+            live.sequencer.set_timestamp_rule(timestamp_rule(&meta.config)).await;
         }
         self.registry.update_meta(&key, meta.clone());
         Ok(())
