@@ -26,7 +26,10 @@ use std::{
 };
 
 use futures::{stream::FuturesOrdered, FutureExt, StreamExt};
-use tokio::sync::{broadcast, mpsc, oneshot, Notify};
+use tokio::{
+    sync::{broadcast, mpsc, oneshot, Notify},
+    time::Instant,
+};
 
 use crate::{
     append::{sequence, AppendBatch, Sequenced, SequencingState, TimestampRule},
@@ -257,10 +260,17 @@ impl Sequencer {
             self.retire.retire(self.id, self.generation, &|| true);
             return;
         }
+        // One timer for the sequencer's life, re-armed only when it fires:
+        // arming one per request would cost a timer-wheel insert and removal
+        // per append.
+        let mut last_active = Instant::now();
+        let idle_check = tokio::time::sleep(IDLE_TIMEOUT);
+        tokio::pin!(idle_check);
         let terminated = loop {
             tokio::select! {
                 Some(done) = self.in_flight.next(), if !self.in_flight.is_empty() => {
                     self.complete(done).await;
+                    last_active = Instant::now();
                 }
                 request = rx.recv() => match request {
                     Some(Request::Terminate { if_tail: Some(tail), done })
@@ -269,10 +279,22 @@ impl Sequencer {
                         let _ = done.send(false);
                     }
                     Some(Request::Terminate { done, .. }) => break Some(done),
-                    Some(request) => self.handle(request),
+                    Some(request) => {
+                        self.handle(request);
+                        last_active = Instant::now();
+                    }
                     None => break None,
                 },
-                _ = tokio::time::sleep(IDLE_TIMEOUT), if self.in_flight.is_empty() => {
+                () = &mut idle_check => {
+                    let idle_until = last_active + IDLE_TIMEOUT;
+                    if !self.in_flight.is_empty() || idle_until > Instant::now() {
+                        // Busy since the timer was armed: look again once
+                        // it could have been idle for the whole timeout.
+                        let again = if self.in_flight.is_empty() { idle_until } else { Instant::now() + IDLE_TIMEOUT };
+                        idle_check.as_mut().reset(again);
+                        continue;
+                    }
+                    idle_check.as_mut().reset(Instant::now() + IDLE_TIMEOUT);
                     // Handles: this sequencer's own lease and the registry's.
                     let idle = || {
                         Arc::strong_count(&self.lease) == 2

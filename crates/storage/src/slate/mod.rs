@@ -45,10 +45,14 @@ use lite_domain::{
     storage::{BasinMeta, DurableFuture, ReadChunk, Storage, StorageError, StreamId, StreamMeta},
 };
 use object_store::ObjectStore;
-use slatedb::{config::ScanOptions, CloseReason, Db, DbStatus, IterationOrder, WriteBatch};
+use slatedb::{config::ScanOptions, CloseReason, Db, DbStatus, IterationOrder};
 use tokio::sync::{watch, RwLock};
 
-use self::{codec::StoredBatch, keys::KeyRange, writer::Writer};
+use self::{
+    codec::StoredBatch,
+    keys::KeyRange,
+    writer::{Changes, Writer},
+};
 pub use self::{
     error::SlateError,
     s3_access::{S3Access, S3AccessError, WAL_S3_ENV_PREFIX},
@@ -161,8 +165,8 @@ impl SlateStorage {
     }
 
     /// Writes `batch` after every earlier write and waits until it is durable.
-    async fn write_durably(&self, batch: WriteBatch) -> Result<(), StorageError> {
-        self.writer.submit(batch, None).durable().await?;
+    async fn write_durably(&self, changes: Changes) -> Result<(), StorageError> {
+        self.writer.submit(changes, None).durable().await?;
         Ok(())
     }
 
@@ -323,11 +327,11 @@ impl SlateStorage {
             let keys = keys.await?;
             let Some(last) = keys.last() else { break };
             range.start = keys::after(last);
-            let mut batch = WriteBatch::new();
-            for key in &keys {
-                batch.delete(key);
+            let mut changes = Changes::new();
+            for key in keys {
+                changes.delete(key);
             }
-            pending.push(self.writer.submit(batch, None));
+            pending.push(self.writer.submit(changes, None));
         }
         for write in pending {
             write.durable().await?;
@@ -405,15 +409,15 @@ impl Storage for SlateStorage {
     }
 
     async fn put_basin(&self, meta: &BasinMeta) -> Result<(), StorageError> {
-        let mut batch = WriteBatch::new();
-        batch.put_bytes(keys::basin_meta(meta.name.as_str()), codec::encode_basin_meta(meta));
-        self.write_durably(batch).await
+        let mut changes = Changes::new();
+        changes.put(keys::basin_meta(meta.name.as_str()), codec::encode_basin_meta(meta));
+        self.write_durably(changes).await
     }
 
     async fn remove_basin(&self, name: &BasinName) -> Result<(), StorageError> {
-        let mut batch = WriteBatch::new();
-        batch.delete(keys::basin_meta(name.as_str()));
-        self.write_durably(batch).await
+        let mut changes = Changes::new();
+        changes.delete(keys::basin_meta(name.as_str()));
+        self.write_durably(changes).await
     }
 
     async fn get_stream(&self, basin: &BasinName, name: &StreamName) -> Result<Option<StreamMeta>, StorageError> {
@@ -439,10 +443,10 @@ impl Storage for SlateStorage {
     }
 
     async fn put_stream(&self, meta: &StreamMeta) -> Result<(), StorageError> {
-        let mut batch = WriteBatch::new();
-        batch.put_bytes(keys::stream_meta(meta.basin.as_str(), meta.name.as_str()), codec::encode_stream_meta(meta));
+        let mut changes = Changes::new();
+        changes.put(keys::stream_meta(meta.basin.as_str(), meta.name.as_str()), codec::encode_stream_meta(meta));
         let _shared = self.stream_meta_lock.read().await;
-        self.write_durably(batch).await
+        self.write_durably(changes).await
     }
 
     async fn remove_stream(&self, meta: &StreamMeta) -> Result<(), StorageError> {
@@ -452,13 +456,13 @@ impl Storage for SlateStorage {
         self.delete_range(keys::all_batches(meta.id)).await?;
         self.delete_range(keys::all_timestamp_index(meta.id)).await?;
         self.delete_range(keys::all_arrival_index(meta.id)).await?;
-        let mut batch = WriteBatch::new();
-        batch.delete(keys::stream_state(meta.id));
+        let mut changes = Changes::new();
+        changes.delete(keys::stream_state(meta.id));
         let _exclusive = self.stream_meta_lock.write().await;
         if self.get_stream(&meta.basin, &meta.name).await?.is_some_and(|stored| stored.id == meta.id) {
-            batch.delete(keys::stream_meta(meta.basin.as_str(), meta.name.as_str()));
+            changes.delete(keys::stream_meta(meta.basin.as_str(), meta.name.as_str()));
         }
-        self.write_durably(batch).await
+        self.write_durably(changes).await
     }
 
     async fn load_stream_state(&self, id: StreamId) -> Result<SequencingState, StorageError> {
@@ -483,20 +487,20 @@ impl Storage for SlateStorage {
         state: &SequencingState,
         arrival_ms: u64,
     ) -> DurableFuture {
-        let mut batch = WriteBatch::new();
+        let mut changes = Changes::new();
         let (Some(first), Some(last)) = (records.first(), records.last()) else {
             return futures::future::ready(Ok(())).boxed();
         };
-        batch.put_bytes(keys::record_batch(id, last.seq_num), codec::encode_batch(arrival_ms, last.timestamp, records));
+        changes.put(keys::record_batch(id, last.seq_num), codec::encode_batch(arrival_ms, last.timestamp, records));
         {
             let mut written = self.written();
             let written = written.entry(id).or_default();
             if index_due(&mut written.arrival_ms, arrival_ms, keys::ARRIVAL_INDEX_INTERVAL_MS) {
-                batch.put_bytes(keys::arrival_index(id, arrival_ms, first.seq_num), Bytes::new());
+                changes.put(keys::arrival_index(id, arrival_ms, first.seq_num), Bytes::new());
             }
             for record in records {
                 if index_due(&mut written.timestamp, record.timestamp, keys::TIMESTAMP_INDEX_INTERVAL) {
-                    batch.put_bytes(keys::timestamp_index(id, record.timestamp, record.seq_num), Bytes::new());
+                    changes.put(keys::timestamp_index(id, record.timestamp, record.seq_num), Bytes::new());
                 }
             }
             let changed = written
@@ -504,12 +508,12 @@ impl Storage for SlateStorage {
                 .as_ref()
                 .is_none_or(|(token, trim_point)| *token != state.fencing_token || *trim_point != state.trim_point);
             if changed {
-                batch.put_bytes(keys::stream_state(id), codec::encode_state(state));
+                changes.put(keys::stream_state(id), codec::encode_state(state));
                 written.state = Some((state.fencing_token.clone(), state.trim_point));
             }
         }
-        let pending = self.writer.submit(batch, Some(id));
-        async move { pending.durable().await.map_err(StorageError::from) }.boxed()
+        let pending = self.writer.submit(changes, Some(id));
+        pending.durable().boxed()
     }
 
     async fn read_records(
@@ -589,12 +593,12 @@ impl Storage for SlateStorage {
 
     async fn delete_records(&self, id: StreamId, below: u64, records_max: usize) -> Result<usize, StorageError> {
         let plan = self.plan_deletion(id, below, records_max).await?;
-        let mut batch = WriteBatch::new();
-        for key in &plan.removed {
-            batch.delete(key);
+        let mut changes = Changes::new();
+        for key in plan.removed {
+            changes.delete(key);
         }
-        for (key, value) in &plan.rewritten {
-            batch.put_bytes(key.clone(), value.clone());
+        for (key, value) in plan.rewritten {
+            changes.put(key, value);
         }
         // Index entries below `kept` are a prefix of each index, because
         // timestamps and arrivals never decrease along a stream; re-anchor
@@ -602,19 +606,19 @@ impl Storage for SlateStorage {
         let below_kept = |seq_num: u64| seq_num < plan.kept;
         for key in self.index_prefix(keys::all_timestamp_index(id), id, keys::parse_timestamp_index, below_kept).await?
         {
-            batch.delete(key);
+            changes.delete(key);
         }
         for key in self.index_prefix(keys::all_arrival_index(id), id, keys::parse_arrival_index, below_kept).await? {
-            batch.delete(key);
+            changes.delete(key);
         }
         if let Some((seq_num, timestamp, arrival_ms)) = plan.first_kept {
-            batch.put_bytes(keys::timestamp_index(id, timestamp, seq_num), Bytes::new());
-            batch.put_bytes(keys::arrival_index(id, arrival_ms, seq_num), Bytes::new());
+            changes.put(keys::timestamp_index(id, timestamp, seq_num), Bytes::new());
+            changes.put(keys::arrival_index(id, arrival_ms, seq_num), Bytes::new());
         }
-        if batch.is_empty() {
+        if changes.is_empty() {
             return Ok(0);
         }
-        self.write_durably(batch).await?;
+        self.write_durably(changes).await?;
         Ok(plan.deleted)
     }
 
@@ -661,16 +665,16 @@ impl Storage for SlateStorage {
 
     async fn put_access_token(&self, token: &AccessToken) -> Result<(), StorageError> {
         let id = token.info.id.as_str();
-        let mut batch = WriteBatch::new();
-        batch.put_bytes(keys::access_token(id), codec::encode_access_token(token));
-        batch.put_bytes(keys::token_by_hash(&token.secret_hash.0), Bytes::copy_from_slice(id.as_bytes()));
-        self.write_durably(batch).await
+        let mut changes = Changes::new();
+        changes.put(keys::access_token(id), codec::encode_access_token(token));
+        changes.put(keys::token_by_hash(&token.secret_hash.0), Bytes::copy_from_slice(id.as_bytes()));
+        self.write_durably(changes).await
     }
 
     async fn remove_access_token(&self, token: &AccessToken) -> Result<(), StorageError> {
-        let mut batch = WriteBatch::new();
-        batch.delete(keys::access_token(token.info.id.as_str()));
-        batch.delete(keys::token_by_hash(&token.secret_hash.0));
-        self.write_durably(batch).await
+        let mut changes = Changes::new();
+        changes.delete(keys::access_token(token.info.id.as_str()));
+        changes.delete(keys::token_by_hash(&token.secret_hash.0));
+        self.write_durably(changes).await
     }
 }
