@@ -11,9 +11,13 @@ use tokio::{
     time::{sleep, sleep_until, timeout_at, Instant},
 };
 
-use super::{batch_of, Ctx};
+use super::{
+    batch_of,
+    writers::{join_writers, Tally},
+    Ctx,
+};
 use crate::{
-    error::{Context, Result},
+    error::Result,
     report::{Better, Figures, Via},
     stats::{latency_hist, quantile_ms, record_samples, sample_us},
 };
@@ -22,8 +26,6 @@ use crate::{
 const SETUP_TIMEOUT: Duration = Duration::from_secs(120);
 /// First appends in flight at once while the streams are created.
 const SETUP_CONCURRENCY: usize = 500;
-/// How long after the window the last writers may take to notice the end.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub async fn run(ctx: &Ctx<'_>) -> Result<Figures> {
     let p = ctx.profile;
@@ -63,31 +65,13 @@ pub async fn run(ctx: &Ctx<'_>) -> Result<Figures> {
             let body = body.clone();
             set.spawn(async move { writer(s, body, start, end).await });
         }
-        let mut appends = 0u64;
-        let mut errors = 0u64;
-        let mut first_error = None;
         let mut hist = latency_hist();
-        let hard_deadline = end + DRAIN_TIMEOUT;
-        loop {
-            match timeout_at(hard_deadline, set.join_next()).await {
-                Ok(Some(Ok(w))) => {
-                    appends += w.appends;
-                    errors += w.errors;
-                    record_samples(&mut hist, &w.samples);
-                    if first_error.is_none() {
-                        first_error = w.first_error;
-                    }
-                }
-                Ok(Some(Err(e))) => return Err(e).context("writer task failed"),
-                Ok(None) => break,
-                Err(_) => {
-                    errors += set.len() as u64;
-                    first_error.get_or_insert_with(|| "writers still busy after the window".into());
-                    set.abort_all();
-                    break;
-                }
-            }
-        }
+        let Tally { appends, errors, first_error } = join_writers(set, end, |w: Writer, tally| {
+            record_samples(&mut hist, &w.samples);
+            tally.add(w.appends, w.errors, w.first_error);
+            Ok(())
+        })
+        .await?;
         let cpu = ctx.cpu()? - cpu0;
         let rate = appends as f64 / p.many_duration.as_secs_f64();
         ctx.note(format!(

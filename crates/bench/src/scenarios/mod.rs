@@ -5,6 +5,7 @@ pub mod catchup;
 pub mod fanout;
 pub mod many;
 pub mod unary;
+mod writers;
 
 use std::{num::NonZeroU32, sync::OnceLock, time::Duration};
 

@@ -20,7 +20,10 @@ use tokio::{
     time::{sleep, sleep_until, timeout_at, Instant},
 };
 
-use super::Ctx;
+use super::{
+    writers::{join_writers, Tally},
+    Ctx,
+};
 use crate::{
     error::{bail, Context, Error, Result},
     report::{Better, Figures, Via},
@@ -34,8 +37,6 @@ const H2_STREAMS_PER_CONNECTION: usize = 100;
 const SETUP_TIMEOUT: Duration = Duration::from_secs(120);
 /// Connections and first appends in flight at once during setup.
 const SETUP_CONCURRENCY: usize = 256;
-/// How long after the window the last writers may take to notice the end.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// Largest response head or body the HTTP/1.1 reader accepts, in bytes.
 const RESPONSE_MAX_BYTES: usize = 64 * 1024;
 
@@ -135,30 +136,12 @@ async fn one_run(ctx: &Ctx<'_>, variant: Variant, n: usize, record: &[u8], figs:
     for w in writers {
         set.spawn(w.run(start, end));
     }
-    let mut appends = 0u64;
-    let mut errors = 0u64;
-    let mut first_error = None;
     let mut hist = latency_hist();
-    loop {
-        match timeout_at(end + DRAIN_TIMEOUT, set.join_next()).await {
-            Ok(Some(Ok(r))) => {
-                appends += r.appends;
-                errors += r.errors;
-                hist.add(&r.hist).context("cannot merge histograms")?;
-                if first_error.is_none() {
-                    first_error = r.first_error;
-                }
-            }
-            Ok(Some(Err(e))) => return Err(e).context("writer task failed"),
-            Ok(None) => break,
-            Err(_) => {
-                errors += set.len() as u64;
-                first_error.get_or_insert_with(|| "writers still busy after the window".into());
-                set.abort_all();
-                break;
-            }
-        }
-    }
+    let Tally { appends, errors, first_error } = join_writers(set, end, |r: Outcome, tally| {
+        tally.add(r.appends, r.errors, r.first_error);
+        hist.add(&r.hist).context("cannot merge histograms")
+    })
+    .await?;
     let cpu = ctx.cpu()? - cpu0;
     let own = own_cpu_seconds()? - own0;
     let secs = p.many_duration.as_secs_f64();
