@@ -28,6 +28,15 @@ if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/
   fi
 fi
 
+# The power-loss test traces the server's fsyncs.
+if ! command -v strace >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "prepare: installing strace (apt-get)" >&2
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq strace; } >&2
+  fi
+  command -v strace >/dev/null 2>&1 || missing+=("strace (apt-get install strace)")
+fi
+
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
   missing+=("Node.js >= 20 with npm")
 elif [ "$(node -p 'process.versions.node.split(".")[0]')" -lt 20 ]; then

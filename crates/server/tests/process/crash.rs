@@ -12,9 +12,9 @@
 //! acknowledging a write only after its WAL put returned (checked, with a
 //! store cut off at the crash point, by the storage kit's
 //! `every_acknowledged_append_survives_a_crash` and by
-//! `an_acknowledged_append_is_already_in_object_storage`). Dropping unsynced
-//! pages for real needs a power cut or a fault-injecting file system, which
-//! this test suite does not have.
+//! `an_acknowledged_append_is_already_in_object_storage`). `power_loss.rs`
+//! checks the syscalls: each acknowledged append's WAL file and directory
+//! were fsynced before the acknowledgement.
 
 use std::{
     collections::{hash_map::RandomState, HashMap, HashSet},

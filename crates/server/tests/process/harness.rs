@@ -37,10 +37,25 @@ impl Process {
     /// Starts `s2-lite` on 127.0.0.1 with an ephemeral port and waits until
     /// it serves.
     pub async fn start(args: &[&str], envs: &[(&str, &str)]) -> Self {
+        Self::start_under(&[], args, envs).await
+    }
+
+    /// As [`Process::start`], with the binary run by `wrapper` (a command
+    /// and its arguments, such as a tracer); `child` is then the wrapper.
+    pub async fn start_under(wrapper: &[&str], args: &[&str], envs: &[(&str, &str)]) -> Self {
         // Background lifecycle passes only when a test asks for them.
         let lifecycle: &[&str] =
             if args.contains(&"--lifecycle-interval-secs") { &[] } else { &["--lifecycle-interval-secs", "3600"] };
-        let mut child = Command::new(env!("CARGO_BIN_EXE_s2-lite"))
+        let binary = env!("CARGO_BIN_EXE_s2-lite");
+        let mut command = match wrapper.split_first() {
+            Some((program, wrapper_args)) => {
+                let mut command = Command::new(program);
+                command.args(wrapper_args).arg(binary);
+                command
+            }
+            None => Command::new(binary),
+        };
+        let mut child = command
             .args(["--host", "127.0.0.1", "--port", "0"])
             .args(lifecycle)
             .args(args)
