@@ -59,7 +59,15 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.0.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut response = (status, self.0.body_bytes()).into_response();
-        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        if let Some(after) = self.0.retry_after {
+            // `Retry-After` counts whole seconds; the SDKs read the finer
+            // `retry-after-ms` as their minimum backoff.
+            let secs = after.as_millis().div_ceil(1000).max(1);
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs as u64));
+            headers.insert("retry-after-ms", HeaderValue::from(after.as_millis() as u64));
+        }
         response
     }
 }

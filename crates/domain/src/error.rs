@@ -41,6 +41,10 @@ pub enum Error {
     Storage(#[from] StorageError),
     #[error("{0}")]
     Unavailable(&'static str),
+    /// The server's budget of in-flight append bytes stayed full; retry
+    /// after the given backoff.
+    #[error("too many append bytes in flight on this server; retry after {} ms", .0.as_millis())]
+    RateLimited(std::time::Duration),
     /// A key that a stream with a cipher needs is missing or malformed.
     #[error("{0}")]
     EncryptionKey(EncryptionError),

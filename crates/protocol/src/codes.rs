@@ -23,6 +23,7 @@ pub enum ErrorCode {
     Authn,
     PermissionDenied,
     AccessTokenNotFound,
+    RateLimited,
 }
 
 impl ErrorCode {
@@ -48,6 +49,7 @@ impl ErrorCode {
             Self::Authn => "authn",
             Self::PermissionDenied => "permission_denied",
             Self::AccessTokenNotFound => "access_token_not_found",
+            Self::RateLimited => "rate_limited",
         }
     }
 
@@ -65,6 +67,7 @@ impl ErrorCode {
             Self::BasinNotFound | Self::StreamNotFound | Self::AccessTokenNotFound => 404,
             Self::ResourceAlreadyExists | Self::BasinDeletionPending | Self::StreamDeletionPending => 409,
             Self::Invalid => 422,
+            Self::RateLimited => 429,
             Self::Storage | Self::Other => 500,
             Self::NotImplemented => 501,
             Self::Unavailable => 503,
@@ -89,5 +92,6 @@ mod tests {
         );
         assert_eq!((ErrorCode::Authn.as_str(), ErrorCode::Authn.status()), ("authn", 401));
         assert_eq!(ErrorCode::PermissionDenied.status(), 403);
+        assert_eq!((ErrorCode::RateLimited.as_str(), ErrorCode::RateLimited.status()), ("rate_limited", 429));
     }
 }

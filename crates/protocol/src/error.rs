@@ -14,22 +14,24 @@ pub struct ErrorInfo {
     pub message: String,
 }
 
-/// An error as the wire carries it: a status and a JSON body.
+/// An error as the wire carries it: a status and a JSON body, and for a
+/// rate-limited request the backoff to announce (`Retry-After`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct WireError {
     pub status: u16,
     pub body: serde_json::Value,
+    pub retry_after: Option<std::time::Duration>,
 }
 
 impl WireError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         let info = ErrorInfo { code: code.as_str(), message: message.into() };
-        Self { status: code.status(), body: json!(info) }
+        Self { status: code.status(), body: json!(info), retry_after: None }
     }
 
     /// The 416 body: the stream's tail.
     pub fn beyond_tail(tail: StreamPosition) -> Self {
-        Self { status: 416, body: json!({ "tail": PositionJson::from(tail) }) }
+        Self { status: 416, body: json!({ "tail": PositionJson::from(tail) }), retry_after: None }
     }
 
     pub fn body_bytes(&self) -> Vec<u8> {
@@ -50,13 +52,18 @@ impl From<Error> for WireError {
             Error::StreamDeletionPending(..) => Self::new(ErrorCode::StreamDeletionPending, message),
             Error::Invalid(m) => Self::new(ErrorCode::Invalid, m),
             Error::FencingTokenMismatch(token) => {
-                Self { status: 412, body: json!({ "fencing_token_mismatch": token.as_str() }) }
+                Self { status: 412, body: json!({ "fencing_token_mismatch": token.as_str() }), retry_after: None }
             }
-            Error::SeqNumMismatch(next) => Self { status: 412, body: json!({ "seq_num_mismatch": next }) },
+            Error::SeqNumMismatch(next) => {
+                Self { status: 412, body: json!({ "seq_num_mismatch": next }), retry_after: None }
+            }
             Error::BeyondTail(tail) => Self::beyond_tail(tail),
             Error::Storage(StorageError::Fenced | StorageError::Closed) => Self::new(ErrorCode::Unavailable, message),
             Error::Storage(StorageError::Backend(_)) => Self::new(ErrorCode::Storage, message),
             Error::Unavailable(m) => Self::new(ErrorCode::Unavailable, m),
+            Error::RateLimited(retry_after) => {
+                Self { retry_after: Some(retry_after), ..Self::new(ErrorCode::RateLimited, message) }
+            }
             Error::EncryptionKey(_) => Self::new(ErrorCode::BadHeader, message),
             Error::DecryptionFailed => Self::new(ErrorCode::DecryptionFailed, message),
             Error::Unauthenticated(_) => Self::new(ErrorCode::Authn, message),
@@ -99,6 +106,9 @@ mod tests {
         );
         let e = WireError::from(Error::DecryptionFailed);
         assert_eq!((e.status, &e.body["code"]), (400, &json!("decryption_failed")));
+        let e = WireError::from(Error::RateLimited(std::time::Duration::from_millis(500)));
+        assert_eq!((e.status, &e.body["code"]), (429, &json!("rate_limited")));
+        assert_eq!(e.retry_after, Some(std::time::Duration::from_millis(500)));
         let e = WireError::from(Error::Invalid("nope".into()));
         assert_eq!(e.status, 422);
         assert_eq!(e.body, json!({"code": "invalid", "message": "nope"}));

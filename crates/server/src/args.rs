@@ -75,6 +75,13 @@ pub struct Args {
     #[arg(long, env = "S2LITE_ROOT_TOKEN_FILE")]
     pub root_token_file: Option<PathBuf>,
 
+    /// Server-wide budget of metered append bytes in flight (between the
+    /// request and its durable ack), at least 1MiB and below 4GiB. Over it,
+    /// append sessions wait and unary appends get 429 `rate_limited` after
+    /// a short wait.
+    #[arg(long, default_value = "128MiB", value_parser = parse_inflight_bytes, env = "S2LITE_APPEND_INFLIGHT_BYTES")]
+    pub append_inflight_bytes: u32,
+
     /// Log format: human-readable text, or one JSON object per line.
     #[arg(long, value_enum, default_value_t = LogFormat::Text, env = "S2LITE_LOG_FORMAT")]
     pub log_format: LogFormat,
@@ -84,6 +91,17 @@ pub struct Args {
 pub enum LogFormat {
     Text,
     Json,
+}
+
+/// A byte size such as `128MiB`, `64MB` or `1048576`, within the budget's
+/// bounds.
+fn parse_inflight_bytes(text: &str) -> Result<u32, String> {
+    const MIN: u64 = 1024 * 1024;
+    let size: bytesize::ByteSize = text.trim().parse().map_err(|e| format!("not a byte size: {e}"))?;
+    match u32::try_from(size.as_u64()) {
+        Ok(bytes) if u64::from(bytes) >= MIN => Ok(bytes),
+        _ => Err(format!("must be at least 1MiB and below 4GiB, got {text}")),
+    }
 }
 
 impl Args {
@@ -111,6 +129,18 @@ mod tests {
         assert_eq!(parse(&[]).port(), 80);
         assert_eq!(parse(&["--tls-self"]).port(), 443);
         assert_eq!(parse(&["--tls-cert", "c.pem", "--tls-key", "k.pem"]).port(), 443);
+    }
+
+    #[test]
+    fn the_append_budget_takes_byte_sizes_within_bounds() {
+        assert_eq!(parse(&[]).append_inflight_bytes, 128 * 1024 * 1024);
+        assert_eq!(parse(&["--append-inflight-bytes", "1MiB"]).append_inflight_bytes, 1 << 20);
+        assert_eq!(parse(&["--append-inflight-bytes", "64MB"]).append_inflight_bytes, 64_000_000);
+        assert_eq!(parse(&["--append-inflight-bytes", "2097152"]).append_inflight_bytes, 2 << 20);
+        for bad in ["1KiB", "4GiB", "lots", ""] {
+            let parsed = Args::try_parse_from(["s2-lite", "--append-inflight-bytes", bad]);
+            assert!(parsed.is_err(), "{bad:?} was accepted");
+        }
     }
 
     #[test]

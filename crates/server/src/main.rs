@@ -4,7 +4,13 @@ use std::{io::IsTerminal, net::SocketAddr, process::ExitCode, sync::Arc, time::D
 
 use clap::Parser;
 use lite_api::RouterOptions;
-use lite_domain::{clock::SystemClock, service::Service};
+use lite_domain::{
+    clock::SystemClock,
+    service::{
+        admission::{AppendBudget, UNARY_ADMISSION_WAIT_DEFAULT},
+        Service,
+    },
+};
 use lite_server::{
     args::LogFormat,
     init::InitSpec,
@@ -58,7 +64,8 @@ async fn run(args: Args) -> Result<(), ServerError> {
     let root = root_token::load(args.root_token_file.as_deref(), std::env::var(ROOT_TOKEN_ENV).ok())?;
     let storage = storage_for(&args).await?;
     let addr = SocketAddr::new(args.host, args.port());
-    let mut service = Service::new(storage, Arc::new(SystemClock));
+    let budget = AppendBudget::new(args.append_inflight_bytes, UNARY_ADMISSION_WAIT_DEFAULT);
+    let mut service = Service::new(storage, Arc::new(SystemClock)).with_append_budget(budget);
     if let Some((token, _)) = &root {
         service = service.with_root_token(token);
         tracing::info!("access tokens enforced: every request needs a token");

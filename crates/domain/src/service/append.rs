@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use super::{
+    admission::{Admitted, AppendBudget},
     registry::LiveStream,
     sequencer::{AckReceiver, AppendAck, Poison},
     AutoCreate, Service,
@@ -36,6 +37,9 @@ impl Service {
     ) -> Result<AppendAck, Error> {
         let batch = AppendBatch::new(input)?;
         check_commands(grant, &batch, basin, stream)?;
+        // Before the stream is opened (or created): a refused append has
+        // no side effect.
+        let admitted = self.append_budget.admit_unary(batch.metered_bytes()).await?;
         let live = self.open_stream(basin, stream, AutoCreate::OnAppend(on_create)).await?;
         let crypt = RecordCrypt::for_stream(&live.meta, key)?.map(Arc::new);
         let ack = match live.sequencer.submit(batch, None, crypt).await {
@@ -48,7 +52,7 @@ impl Service {
                 live.sequencer.submit(batch, None, crypt).await.map_err(|_| Error::Unavailable(SEQUENCER_STOPPED))?
             }
         };
-        PendingAck(ack).durable().await
+        PendingAck { ack, _admitted: admitted }.durable().await
     }
 
     /// Opens a session of pipelined appends on one stream, with the
@@ -66,7 +70,8 @@ impl Service {
         let live = self.open_stream(basin, stream, AutoCreate::OnAppend(on_create)).await?;
         let crypt = RecordCrypt::for_stream(&live.meta, key)?.map(Arc::new);
         let target = (basin.clone(), stream.clone());
-        Ok(AppendSession { live, poison: Poison::default(), crypt, grant, target })
+        let budget = self.append_budget.clone();
+        Ok(AppendSession { live, poison: Poison::default(), crypt, grant, target, budget })
     }
 }
 
@@ -91,26 +96,34 @@ pub struct AppendSession {
     crypt: Option<Arc<RecordCrypt>>,
     grant: Grant,
     target: (BasinName, StreamName),
+    budget: AppendBudget,
 }
 
 impl AppendSession {
-    /// Queues a batch behind every batch submitted before it.
+    /// Queues a batch behind every batch submitted before it, once the
+    /// server's append budget has room for it (which may take a while).
     pub async fn submit(&self, batch: AppendBatch) -> Result<PendingAck, Error> {
         check_commands(&self.grant, &batch, &self.target.0, &self.target.1)?;
-        self.live
+        let admitted = self.budget.admit(batch.metered_bytes()).await;
+        let ack = self
+            .live
             .sequencer
             .submit(batch, Some(self.poison.clone()), self.crypt.clone())
             .await
-            .map(PendingAck)
-            .map_err(|_| Error::Unavailable(SEQUENCER_STOPPED))
+            .map_err(|_| Error::Unavailable(SEQUENCER_STOPPED))?;
+        Ok(PendingAck { ack, _admitted: admitted })
     }
 }
 
-/// An ack that resolves once its batch is durable (or failed).
-pub struct PendingAck(AckReceiver);
+/// An ack that resolves once its batch is durable (or failed), holding the
+/// batch's share of the append budget until then.
+pub struct PendingAck {
+    ack: AckReceiver,
+    _admitted: Admitted,
+}
 
 impl PendingAck {
     pub async fn durable(self) -> Result<AppendAck, Error> {
-        self.0.await.unwrap_or(Err(Error::Unavailable(SEQUENCER_STOPPED)))
+        self.ack.await.unwrap_or(Err(Error::Unavailable(SEQUENCER_STOPPED)))
     }
 }

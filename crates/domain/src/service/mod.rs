@@ -9,6 +9,7 @@
 //! the sequencer.
 
 mod access_tokens;
+pub mod admission;
 mod append;
 mod basins;
 mod deletion;
@@ -56,6 +57,8 @@ pub struct Service {
     empty_since: Arc<std::sync::Mutex<lifecycle::EmptySince>>,
     /// Present when requests must carry a token.
     access: Option<Arc<access_tokens::AccessControl>>,
+    /// In-flight append bytes, server-wide.
+    append_budget: admission::AppendBudget,
 }
 
 impl Service {
@@ -68,7 +71,15 @@ impl Service {
             lifecycle_wakeup: Arc::new(tokio::sync::Notify::new()),
             empty_since: Arc::default(),
             access: None,
+            append_budget: admission::AppendBudget::default(),
         }
+    }
+
+    /// Bounds the metered bytes of appends in flight (default
+    /// [`admission::APPEND_INFLIGHT_BYTES_DEFAULT`]).
+    pub fn with_append_budget(mut self, budget: admission::AppendBudget) -> Self {
+        self.append_budget = budget;
+        self
     }
 
     /// Whether the storage can still serve (see [`Storage::health`]).

@@ -2,6 +2,7 @@
 //! tests through the public [`Service`] API over a fault-injecting
 //! [`Storage`] double, so they hold whatever the sequencer's internals are.
 
+mod admission;
 mod faulty_storage;
 mod lifecycle;
 mod sequencer;

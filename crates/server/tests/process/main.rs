@@ -6,6 +6,7 @@
 //! tokens across a restart.
 
 mod access_tokens;
+mod admission;
 mod at_rest;
 mod crash;
 mod harness;
