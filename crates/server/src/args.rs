@@ -82,6 +82,11 @@ pub struct Args {
     #[arg(long, default_value = "128MiB", value_parser = parse_inflight_bytes, env = "S2LITE_APPEND_INFLIGHT_BYTES")]
     pub append_inflight_bytes: u32,
 
+    /// Open connections at most; a connection over it is answered 503
+    /// `unavailable` and closed.
+    #[arg(long, default_value_t = crate::MAX_CONNECTIONS_DEFAULT, env = "S2LITE_MAX_CONNECTIONS")]
+    pub max_connections: usize,
+
     /// Log format: human-readable text, or one JSON object per line.
     #[arg(long, value_enum, default_value_t = LogFormat::Text, env = "S2LITE_LOG_FORMAT")]
     pub log_format: LogFormat,

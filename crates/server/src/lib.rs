@@ -7,12 +7,12 @@
 pub mod args;
 pub mod init;
 mod listener;
+pub use listener::{ConnectionLimits, MAX_CONNECTIONS_DEFAULT, REQUEST_HEAD_TIMEOUT_DEFAULT};
 pub mod root_token;
 pub mod tls;
 
 use std::{future::Future, net::SocketAddr, sync::Arc};
 
-use axum_server::tls_rustls::RustlsConfig;
 use lite_api::RouterOptions;
 use lite_domain::{clock::SystemClock, service::Service, storage::Storage};
 use lite_storage::{settings_from_env, S3Access, SlateStorage, StoreKind, WalStore, WAL_S3_ENV_PREFIX};
@@ -87,7 +87,7 @@ pub async fn storage_for(args: &Args) -> Result<Arc<dyn Storage>, ServerError> {
 }
 
 /// The TLS setup the flags ask for, if any.
-pub fn tls_for(args: &Args) -> Result<Option<RustlsConfig>, ServerError> {
+pub fn tls_for(args: &Args) -> Result<Option<Arc<rustls::ServerConfig>>, ServerError> {
     let source = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => TlsSource::Files { cert, key },
         _ if args.tls_self => TlsSource::SelfSigned,
@@ -99,7 +99,8 @@ pub fn tls_for(args: &Args) -> Result<Option<RustlsConfig>, ServerError> {
 /// A server bound to a port, ready to serve.
 pub struct Server {
     listener: TcpListener,
-    tls: Option<RustlsConfig>,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    limits: ConnectionLimits,
     service: Service,
     router: axum::Router,
 }
@@ -117,12 +118,16 @@ impl Server {
     pub async fn bind_service(addr: SocketAddr, service: Service, options: RouterOptions) -> Result<Self, ServerError> {
         let listener = TcpListener::bind(addr).await.map_err(|source| ServerError::Listen { addr, source })?;
         let router = lite_api::router(service.clone(), options);
-        Ok(Self { listener, tls: None, service, router })
+        Ok(Self { listener, tls: None, limits: ConnectionLimits::default(), service, router })
     }
 
     /// Serves HTTPS instead of plain HTTP.
-    pub fn with_tls(self, tls: RustlsConfig) -> Self {
+    pub fn with_tls(self, tls: Arc<rustls::ServerConfig>) -> Self {
         Self { tls: Some(tls), ..self }
+    }
+
+    pub fn with_limits(self, limits: ConnectionLimits) -> Self {
+        Self { limits, ..self }
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -137,19 +142,7 @@ impl Server {
     /// Serves HTTP/1.1 and HTTP/2 (also cleartext, with prior knowledge)
     /// until `shutdown` resolves, then lets open requests finish.
     pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServerError> {
-        let Some(tls) = self.tls else {
-            return listener::serve_plain(self.listener, self.router, shutdown).await.map_err(ServerError::Serve);
-        };
-        let handle = axum_server::Handle::new();
-        let on_signal = handle.clone();
-        tokio::spawn(async move {
-            shutdown.await;
-            on_signal.graceful_shutdown(None);
-        });
-        let listener = self.listener.into_std().map_err(ServerError::Serve)?;
-        let mut server = axum_server::from_tcp_rustls(listener, tls).map_err(ServerError::Serve)?;
-        listener::tune(server.http_builder());
-        server.handle(handle).serve(self.router.into_make_service()).await.map_err(ServerError::Serve)
+        listener::serve(self.listener, self.router, self.tls, self.limits, shutdown).await.map_err(ServerError::Serve)
     }
 }
 

@@ -15,7 +15,7 @@ use lite_server::{
     args::LogFormat,
     init::InitSpec,
     root_token::{self, RootTokenSource, ROOT_TOKEN_ENV},
-    storage_for, tls_for, Args, Server, ServerError,
+    storage_for, tls_for, Args, ConnectionLimits, Server, ServerError,
 };
 use tokio::sync::watch;
 use tracing_subscriber::EnvFilter;
@@ -70,7 +70,8 @@ async fn run(args: Args) -> Result<(), ServerError> {
         service = service.with_root_token(token);
         tracing::info!("access tokens enforced: every request needs a token");
     }
-    let server = Server::bind_service(addr, service, RouterOptions { cors: !args.no_cors }).await?;
+    let limits = ConnectionLimits { max_connections: args.max_connections.max(1), ..ConnectionLimits::default() };
+    let server = Server::bind_service(addr, service, RouterOptions { cors: !args.no_cors }).await?.with_limits(limits);
     if let Some(init) = init {
         init.apply(server.service()).await?;
     }

@@ -3,7 +3,6 @@
 
 use std::{path::Path, sync::Arc};
 
-use axum_server::tls_rustls::RustlsConfig;
 use rustls::pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer};
 
 #[derive(Debug, thiserror::Error)]
@@ -27,7 +26,7 @@ pub enum TlsSource<'a> {
     },
 }
 
-pub fn rustls_config(source: TlsSource<'_>) -> Result<RustlsConfig, TlsError> {
+pub fn rustls_config(source: TlsSource<'_>) -> Result<Arc<rustls::ServerConfig>, TlsError> {
     let (certs, key) = match source {
         TlsSource::SelfSigned => {
             let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()];
@@ -54,5 +53,5 @@ pub fn rustls_config(source: TlsSource<'_>) -> Result<RustlsConfig, TlsError> {
         .with_no_client_auth()
         .with_single_cert(certs, key)?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(RustlsConfig::from_config(Arc::new(config)))
+    Ok(Arc::new(config))
 }

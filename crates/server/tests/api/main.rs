@@ -6,6 +6,7 @@ mod access_tokens;
 mod common;
 mod compression;
 mod concurrency;
+mod connections;
 mod control_plane;
 mod data_plane;
 mod encryption;
