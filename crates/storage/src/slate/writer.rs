@@ -35,8 +35,10 @@
 //!   therefore monotonic in submission order.
 //!
 //! The queue is unbounded because `append` cannot wait; what bounds it is
-//! SlateDB's backpressure (`max_unflushed_bytes`), which holds the writer task
-//! back, and the sequencers' bounded mailboxes upstream.
+//! the server's append budget upstream (`--append-inflight-bytes`: every
+//! queued append holds its bytes until it is durable), one write per
+//! control-plane request in progress, and SlateDB's backpressure
+//! (`max_unflushed_bytes`), which holds the writer task back.
 
 use std::{collections::HashSet, mem, sync::Arc, time::Duration};
 
