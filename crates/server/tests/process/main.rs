@@ -11,6 +11,7 @@ mod at_rest;
 mod crash;
 mod harness;
 mod health;
+mod overload;
 mod power_loss;
 mod request_log;
 mod s3;
