@@ -7,7 +7,7 @@
 use std::{
     fmt,
     sync::{
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicUsize, Ordering},
         Arc, Mutex,
     },
 };
@@ -23,12 +23,19 @@ use object_store::{
 pub struct TestStore {
     inner: Arc<dyn ObjectStore>,
     refusing: Arc<AtomicBool>,
+    /// Writes refused so far (SlateDB retries a refused write).
+    refused: Arc<AtomicUsize>,
     puts: Mutex<Vec<Path>>,
 }
 
 impl TestStore {
     pub fn new(inner: Arc<dyn ObjectStore>) -> Self {
-        Self { inner, refusing: Arc::new(AtomicBool::new(false)), puts: Mutex::new(Vec::new()) }
+        Self {
+            inner,
+            refusing: Arc::new(AtomicBool::new(false)),
+            refused: Arc::new(AtomicUsize::new(0)),
+            puts: Mutex::new(Vec::new()),
+        }
     }
 
     /// The store under the wrapper, for a new instance after a crash.
@@ -47,8 +54,17 @@ impl TestStore {
         self.puts.lock().expect("puts lock").iter().filter(|p| p.as_ref().contains(part)).count()
     }
 
+    /// How many writes were refused so far.
+    pub fn refused(&self) -> usize {
+        self.refused.load(Ordering::SeqCst)
+    }
+
     fn check(&self) -> object_store::Result<()> {
-        refused(&self.refusing)
+        let result = refused(&self.refusing);
+        if result.is_err() {
+            self.refused.fetch_add(1, Ordering::SeqCst);
+        }
+        result
     }
 
     fn record(&self, location: &Path) {

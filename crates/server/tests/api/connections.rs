@@ -116,3 +116,53 @@ async fn a_request_head_sent_too_slowly_or_never_is_cut_off_and_frees_its_slot()
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_reader_that_never_reads_holds_up_no_one_else() {
+    let (t, basin) = crate::common::TestServer::with_stream("stuck").await;
+    let mut stuck = TcpStream::connect(t.addr).await.unwrap();
+    let request = format!(
+        "GET /v1/streams/s/records?seq_num=0 HTTP/1.1\r\nhost: localhost\r\ns2-basin: {basin}\r\naccept: text/event-stream\r\n\r\n"
+    );
+    stuck.write_all(request.as_bytes()).await.unwrap();
+
+    // Far more than the loopback socket buffers hold: the stuck session's
+    // writes block long before the end.
+    const BATCHES: u64 = 48;
+    let body = "y".repeat(1024 * 1024 - 8);
+    for i in 0..BATCHES {
+        let appended = t
+            .http
+            .post(t.url("/v1/streams/s/records"))
+            .header("s2-basin", &basin)
+            .json(&serde_json::json!({ "records": [{ "body": body }] }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(appended.status(), 200, "append {i} while a reader is stuck");
+    }
+    // Another reader gets the last record; the tail counts every batch.
+    let read = t
+        .http
+        .get(t.url(&format!("/v1/streams/s/records?seq_num={}", BATCHES - 1)))
+        .header("s2-basin", &basin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read.status(), 200);
+    let read: serde_json::Value = read.json().await.unwrap();
+    assert_eq!(read["records"][0]["seq_num"], BATCHES - 1);
+    let tail = t.http.get(t.url("/v1/streams/s/records/tail")).header("s2-basin", &basin).send().await.unwrap();
+    let tail: serde_json::Value = tail.json().await.unwrap();
+    assert_eq!(tail["tail"]["seq_num"], BATCHES);
+
+    // The stuck reader was served all along: what it gets first is the
+    // session's response head and its first records.
+    let mut head = [0u8; 64];
+    let n = tokio::time::timeout(HANG_BOUND, stuck.read(&mut head)).await.unwrap().unwrap();
+    assert!(
+        String::from_utf8_lossy(&head[..n]).starts_with("HTTP/1.1 200"),
+        "{:?}",
+        String::from_utf8_lossy(&head[..n])
+    );
+}

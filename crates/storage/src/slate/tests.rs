@@ -134,6 +134,54 @@ async fn a_failed_wal_flush_fails_the_append_and_every_later_one() {
     assert!(storage.append(id, &records, &state, 0).await.is_err(), "nothing is acknowledged after a gap");
 }
 
+/// With SlateDB's default of retrying object-store errors, a write outage
+/// holds acks back instead of failing them: nothing is acknowledged while
+/// the store refuses writes, everything is once it takes them again, no
+/// restart needed, and it is all in the store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_outage_holds_acks_back_until_the_store_recovers() {
+    let store = Arc::new(TestStore::new(Arc::new(InMemory::new())));
+    let settings = SlateSettings { object_store_max_retries: None, ..default_settings(&StoreKind::Memory) };
+    let storage = Arc::new(open(store.clone(), settings.clone()).await);
+    let id = StreamId(1);
+    let (records, state) = batch(0, 5);
+    storage.append(id, &records, &state, 0).await.unwrap();
+
+    store.refuse_writes(true);
+    let mut acks = Vec::new();
+    for b in 1..4 {
+        let storage = storage.clone();
+        acks.push(tokio::spawn(async move {
+            let (records, state) = batch(b * 5, 5);
+            storage.append(id, &records, &state, 0).await
+        }));
+    }
+    // SlateDB has tried (and been refused) several times: still no ack.
+    for _ in 0..600 {
+        if store.refused() >= 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(store.refused() >= 3, "SlateDB did not retry the refused WAL write");
+    assert!(acks.iter().all(|ack| !ack.is_finished()), "an append was answered while no write could land");
+
+    store.refuse_writes(false);
+    for ack in acks {
+        let result = tokio::time::timeout(Duration::from_secs(60), ack).await.expect("acked after recovery");
+        result.unwrap().expect("acknowledged once the store took the write");
+    }
+    assert_eq!(storage.health(), Ok(()), "healthy again without a restart");
+    let (records, state) = batch(20, 5);
+    storage.append(id, &records, &state, 0).await.unwrap();
+
+    // A new instance on what the store holds (the old one's memory gone).
+    store.refuse_writes(true);
+    let reopened = open(store.inner(), settings).await;
+    let stored = reopened.read_records(id, 0, u64::MAX, ALL).await.unwrap();
+    assert_eq!(stored.iter().map(|r| r.seq_num).collect::<Vec<_>>(), (0..25).collect::<Vec<_>>());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn corrupt_values_are_errors_not_panics() {
     let storage = open(Arc::new(InMemory::new()), default_settings(&StoreKind::Memory)).await;
