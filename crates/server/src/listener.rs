@@ -61,7 +61,11 @@ pub struct ConnectionLimits {
 /// The default connection cap.
 pub const MAX_CONNECTIONS_DEFAULT: usize = 16_384;
 /// The default time for a request head.
-pub const REQUEST_HEAD_TIMEOUT_DEFAULT: Duration = Duration::from_secs(10);
+/// HTTP/1.1 applies it between requests too, so it is also how long an idle
+/// keep-alive connection stays open: long enough for client pools (and
+/// nginx's 60 s `client_header_timeout`), short enough to bound a client
+/// that trickles its head.
+pub const REQUEST_HEAD_TIMEOUT_DEFAULT: Duration = Duration::from_secs(60);
 
 impl Default for ConnectionLimits {
     fn default() -> Self {
