@@ -10,6 +10,7 @@ mod access_tokens;
 mod auth;
 mod basins;
 mod error;
+pub use error::ApiError;
 mod extract;
 mod misc;
 mod records;

@@ -4,9 +4,6 @@
 //! Response headers go out at once; errors before that are plain HTTP
 //! errors, errors after it are a terminal frame, after which the session
 //! ends.
-
-use std::sync::Arc;
-
 use axum::{body::Body, response::Response};
 use bytes::Bytes;
 use futures::StreamExt;
@@ -26,12 +23,10 @@ use lite_protocol::{
     s2s::{encode_message, encode_terminal, Compression, Frame, FrameDecoder},
 };
 use prost::Message;
-use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::mpsc;
 
 use crate::{auth::Authority, error::ApiResult, extract};
 
-/// Metered bytes one append session may have waiting for acks.
-const SESSION_INFLIGHT_BYTES_MAX: u32 = 16 * 1024 * 1024;
 /// Frames buffered towards the client.
 const OUTBOUND_FRAMES: usize = 16;
 
@@ -101,18 +96,17 @@ pub async fn append_session(
     Ok(session_response(Body::from_stream(frames)))
 }
 
-/// A submitted batch waiting for its ack, holding its share of the
-/// session's in-flight budget.
-type Inflight = Result<(PendingAck, OwnedSemaphorePermit), WireError>;
+/// A submitted batch waiting for its ack (which holds its share of the
+/// append budgets).
+type Inflight = Result<PendingAck, WireError>;
 
 async fn run_append_session(session: AppendSession, body: Body, tx: mpsc::Sender<Bytes>, compression: Compression) {
-    let budget = Arc::new(Semaphore::new(SESSION_INFLIGHT_BYTES_MAX as usize));
     let (pending_tx, mut pending_rx) = mpsc::unbounded_channel::<Inflight>();
-    let inputs = submit_inputs(session, body, pending_tx, budget);
+    let inputs = submit_inputs(session, body, pending_tx);
     let acks = async {
         while let Some(pending) = pending_rx.recv().await {
             let result = match pending {
-                Ok((ack, _permit)) => ack.durable().await.map_err(WireError::from),
+                Ok(ack) => ack.durable().await.map_err(WireError::from),
                 Err(e) => Err(e),
             };
             let frame = match result {
@@ -136,12 +130,7 @@ async fn run_append_session(session: AppendSession, body: Body, tx: mpsc::Sender
 
 /// Reads input frames and submits their batches in order; a bad frame or
 /// batch is queued as the session's error, after which nothing is read.
-async fn submit_inputs(
-    session: AppendSession,
-    body: Body,
-    pending: mpsc::UnboundedSender<Inflight>,
-    budget: Arc<Semaphore>,
-) {
+async fn submit_inputs(session: AppendSession, body: Body, pending: mpsc::UnboundedSender<Inflight>) {
     let mut chunks = body.into_data_stream();
     let mut decoder = FrameDecoder::default();
     loop {
@@ -167,7 +156,7 @@ async fn submit_inputs(
             }
         };
         let submitted = match frame {
-            Frame::Message(payload) => submit_one(&session, payload, &budget).await,
+            Frame::Message(payload) => submit_one(&session, payload).await,
             Frame::Terminal { .. } => Err(WireError::new(ErrorCode::BadFrame, "clients may not send terminal frames")),
         };
         let failed = submitted.is_err();
@@ -177,16 +166,10 @@ async fn submit_inputs(
     }
 }
 
-async fn submit_one(session: &AppendSession, payload: Bytes, budget: &Arc<Semaphore>) -> Inflight {
+async fn submit_one(session: &AppendSession, payload: Bytes) -> Inflight {
     let message =
         proto::AppendInput::decode(payload).map_err(|e| WireError::new(ErrorCode::BadFrame, e.to_string()))?;
     let input = append_input_from_message(message).map_err(|e| WireError::new(ErrorCode::Invalid, e.to_string()))?;
     let batch = AppendBatch::new(input).map_err(|e| WireError::from(lite_domain::Error::from(e)))?;
-    let permit = budget
-        .clone()
-        .acquire_many_owned(batch.metered_bytes().max(1) as u32)
-        .await
-        .map_err(|_| WireError::new(ErrorCode::Unavailable, "session closed"))?;
-    let ack = session.submit(batch).await.map_err(WireError::from)?;
-    Ok((ack, permit))
+    session.submit(batch).await.map_err(WireError::from)
 }

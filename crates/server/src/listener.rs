@@ -11,7 +11,7 @@
 use std::{future::Future, sync::Arc, time::Duration};
 
 use axum::response::IntoResponse;
-use http::{header, HeaderValue, StatusCode};
+use http::{header, HeaderValue};
 use hyper_util::{
     rt::{TokioExecutor, TokioIo, TokioTimer},
     server::{
@@ -20,7 +20,8 @@ use hyper_util::{
     },
     service::TowerToHyperService,
 };
-use lite_protocol::{codes::ErrorCode, error::WireError};
+use lite_api::ApiError;
+use lite_protocol::codes::ErrorCode;
 use tokio::{
     io::{AsyncRead, AsyncWrite},
     net::{TcpListener, TcpStream},
@@ -80,7 +81,7 @@ fn builder(limits: &ConnectionLimits) -> Builder<TokioExecutor> {
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(limits.request_head_timeout)
-        .max_buf_size(HEADER_BYTES_MAX.max(8192));
+        .max_buf_size(HEADER_BYTES_MAX);
     builder
         .http2()
         .timer(TokioTimer::new())
@@ -166,12 +167,8 @@ impl Connection {
         self.builder.http1().keep_alive(false);
         let max = self.limits.max_connections;
         let refusal = axum::Router::new().fallback(move || async move {
-            let error = WireError::new(
-                ErrorCode::Unavailable,
-                format!("this server has its maximum of {max} connections open (--max-connections); retry"),
-            );
-            let mut response = (StatusCode::SERVICE_UNAVAILABLE, error.body_bytes()).into_response();
-            response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            let message = format!("this server has its maximum of {max} connections open (--max-connections); retry");
+            let mut response = ApiError::new(ErrorCode::Unavailable, message).into_response();
             response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
             response
         });

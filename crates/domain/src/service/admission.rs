@@ -20,6 +20,9 @@ use crate::error::Error;
 pub const APPEND_INFLIGHT_BYTES_DEFAULT: u32 = 128 * 1024 * 1024;
 /// How long a unary append may wait for room before it is refused.
 pub const UNARY_ADMISSION_WAIT_DEFAULT: Duration = Duration::from_secs(2);
+/// Metered bytes one append session may have waiting for acks, within the
+/// server's budget: one session cannot take all of it.
+pub const SESSION_INFLIGHT_BYTES_MAX: u32 = 16 * 1024 * 1024;
 /// The backoff a refused unary append is told to take.
 pub const RATE_LIMITED_RETRY_AFTER: Duration = Duration::from_millis(500);
 

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use super::{
-    admission::{Admitted, AppendBudget},
+    admission::{Admitted, AppendBudget, SESSION_INFLIGHT_BYTES_MAX},
     registry::LiveStream,
     sequencer::{AckReceiver, AppendAck, Poison},
     AutoCreate, Service,
@@ -52,7 +52,7 @@ impl Service {
                 live.sequencer.submit(batch, None, crypt).await.map_err(|_| Error::Unavailable(SEQUENCER_STOPPED))?
             }
         };
-        PendingAck { ack, _admitted: admitted }.durable().await
+        PendingAck { ack, _admitted: admitted, _session_admitted: None }.durable().await
     }
 
     /// Opens a session of pipelined appends on one stream, with the
@@ -71,7 +71,9 @@ impl Service {
         let crypt = RecordCrypt::for_stream(&live.meta, key)?.map(Arc::new);
         let target = (basin.clone(), stream.clone());
         let budget = self.append_budget.clone();
-        Ok(AppendSession { live, poison: Poison::default(), crypt, grant, target, budget })
+        // Sessions wait for room and never hit the unary wait.
+        let own_budget = AppendBudget::new(SESSION_INFLIGHT_BYTES_MAX, std::time::Duration::ZERO);
+        Ok(AppendSession { live, poison: Poison::default(), crypt, grant, target, budget, own_budget })
     }
 }
 
@@ -96,14 +98,19 @@ pub struct AppendSession {
     crypt: Option<Arc<RecordCrypt>>,
     grant: Grant,
     target: (BasinName, StreamName),
+    /// The server's append budget, shared with every append.
     budget: AppendBudget,
+    /// This session's own limit ([`SESSION_INFLIGHT_BYTES_MAX`]).
+    own_budget: AppendBudget,
 }
 
 impl AppendSession {
     /// Queues a batch behind every batch submitted before it, once the
-    /// server's append budget has room for it (which may take a while).
+    /// session's and the server's append budgets have room for it (which
+    /// may take a while).
     pub async fn submit(&self, batch: AppendBatch) -> Result<PendingAck, Error> {
         check_commands(&self.grant, &batch, &self.target.0, &self.target.1)?;
+        let session_admitted = self.own_budget.admit(batch.metered_bytes()).await;
         let admitted = self.budget.admit(batch.metered_bytes()).await;
         let ack = self
             .live
@@ -111,15 +118,17 @@ impl AppendSession {
             .submit(batch, Some(self.poison.clone()), self.crypt.clone())
             .await
             .map_err(|_| Error::Unavailable(SEQUENCER_STOPPED))?;
-        Ok(PendingAck { ack, _admitted: admitted })
+        Ok(PendingAck { ack, _admitted: admitted, _session_admitted: Some(session_admitted) })
     }
 }
 
 /// An ack that resolves once its batch is durable (or failed), holding the
-/// batch's share of the append budget until then.
+/// batch's share of the append budgets until then.
 pub struct PendingAck {
     ack: AckReceiver,
     _admitted: Admitted,
+    /// Within its session's own budget (session appends only).
+    _session_admitted: Option<Admitted>,
 }
 
 impl PendingAck {
