@@ -11,6 +11,7 @@ mod at_rest;
 mod crash;
 mod harness;
 mod health;
+mod history;
 mod overload;
 mod power_loss;
 mod request_log;
