@@ -28,6 +28,26 @@ pub fn is_empty(state: &SequencingState, effective_trim_point: u64) -> bool {
     effective_trim_point >= state.tail.seq_num
 }
 
+/// When a stream that now has no readable records became empty, from what
+/// storage keeps (so the answer is the same after a restart): at its
+/// creation if nothing was ever appended; at its last append if that
+/// append (a trim) emptied it; otherwise when its last record expired,
+/// its last arrival plus the retention age.
+pub fn emptied_at_ms(
+    state: &SequencingState,
+    retention: RetentionPolicy,
+    last_arrival_ms: Option<u64>,
+    created_at_ms: u64,
+) -> u64 {
+    match (last_arrival_ms, retention) {
+        (None, _) => created_at_ms,
+        (Some(arrived), _) if state.trim_point >= state.tail.seq_num => arrived,
+        (Some(arrived), RetentionPolicy::Age(secs)) => arrived.saturating_add(secs.saturating_mul(1000)),
+        // Records that never expire and are not trimmed: not empty at all.
+        (Some(_), RetentionPolicy::Infinite) => u64::MAX,
+    }
+}
+
 /// Whether a stream that has been empty since `empty_since_ms` is due for
 /// deletion under a delete-on-empty minimum age (0 disables it).
 pub fn delete_on_empty_due(min_age_secs: u64, empty_since_ms: u64, now_ms: u64) -> bool {
@@ -59,7 +79,39 @@ mod tests {
         assert!(delete_on_empty_due(60, 1_000, 61_000));
     }
 
+    #[test]
+    fn a_stream_is_empty_since_its_creation_its_emptying_trim_or_its_last_expiry() {
+        let week = RetentionPolicy::Age(7 * 86_400);
+        // Never appended to.
+        assert_eq!(emptied_at_ms(&state(0, 0), week, None, 5_000), 5_000);
+        // Emptied by a trim, the last thing appended.
+        assert_eq!(emptied_at_ms(&state(10, 10), week, Some(9_000), 5_000), 9_000);
+        // Emptied by expiry: the last record went a retention age after it came.
+        assert_eq!(emptied_at_ms(&state(10, 3), RetentionPolicy::Age(60), Some(9_000), 5_000), 69_000);
+        assert_eq!(emptied_at_ms(&state(10, 3), RetentionPolicy::Infinite, Some(9_000), 5_000), u64::MAX);
+    }
+
     proptest! {
+        #[test]
+        fn a_stream_is_never_empty_before_its_last_append_or_its_creation(
+            tail in 0u64..100, trim in 0u64..100, arrived in proptest::option::of(0u64..1_000_000),
+            created in 0u64..1_000_000, age in proptest::option::of(0u64..100_000),
+        ) {
+            let s = state(tail, trim.min(tail));
+            let retention = age.map_or(RetentionPolicy::Infinite, RetentionPolicy::Age);
+            let at = emptied_at_ms(&s, retention, arrived, created);
+            match arrived {
+                None => prop_assert_eq!(at, created),
+                Some(arrived) => {
+                    prop_assert!(at >= arrived);
+                    // Later than the last append only by the time its records took to expire.
+                    if s.trim_point < tail {
+                        prop_assert_eq!(at, age.map_or(u64::MAX, |secs| arrived + secs * 1000));
+                    }
+                }
+            }
+        }
+
         #[test]
         fn effective_trim_point_is_the_later_bound_within_the_tail(
             tail in 0u64..1000, trim in 0u64..1000, unexpired in proptest::option::of(0u64..1200),

@@ -122,6 +122,10 @@ pub trait Storage: Send + Sync + 'static {
     /// The seq num of the first remaining record below `end` that arrived
     /// at or after `arrival_ms`.
     async fn seq_num_for_arrival(&self, id: StreamId, arrival_ms: u64, end: u64) -> Result<Option<u64>, StorageError>;
+    /// When the stream's last append arrived (ms since the Unix epoch), or
+    /// `None` if nothing was ever appended; kept when its records are
+    /// deleted, so that delete-on-empty can tell how long it has been empty.
+    async fn last_arrival_ms(&self, id: StreamId) -> Result<Option<u64>, StorageError>;
     /// Deletes the first (at most `records_max`) records with seq nums below
     /// `below`, with their index entries; returns how many were deleted, 0
     /// once none are left. The stream's other records stay findable by

@@ -180,6 +180,10 @@ impl Storage for MemoryStorage {
         Ok(log.range(first_batch..end).next().map(|(seq, _)| *seq))
     }
 
+    async fn last_arrival_ms(&self, id: StreamId) -> Result<Option<u64>, StorageError> {
+        Ok(self.lock().arrivals.get(&id).and_then(|arrivals| arrivals.last_key_value()).map(|(_, arrived)| *arrived))
+    }
+
     async fn delete_records(&self, id: StreamId, below: u64, records_max: usize) -> Result<usize, StorageError> {
         let mut maps = self.lock();
         let Some(log) = maps.records.get_mut(&id) else {

@@ -19,13 +19,10 @@ use std::time::Duration;
 use super::{deletion::RECORDS_PER_DELETE, random_u64, Service};
 use crate::{
     error::Error,
-    lifecycle::{delete_on_empty_due, effective_trim_point, is_empty, retention_cutoff_ms},
+    lifecycle::{delete_on_empty_due, effective_trim_point, emptied_at_ms, is_empty, retention_cutoff_ms},
     page::PageRequest,
     storage::{BasinMeta, StreamMeta},
 };
-
-/// When the lifecycle pass first saw each stream empty, and at which tail.
-pub(super) type EmptySince = std::collections::HashMap<crate::storage::StreamId, (u64, u64)>;
 
 /// Basins or streams listed per page.
 const LIST_PAGE: usize = 1000;
@@ -138,31 +135,20 @@ impl Service {
 
         let min_age_secs = meta.config.delete_on_empty_min_age_secs;
         if min_age_secs == 0 || !is_empty(&state, trim_point) {
-            self.empty_since_map().remove(&meta.id);
             return Ok(());
         }
-        // Empty since the first pass that saw it empty at this tail: an
-        // append in between (even one that has expired since) restarts it.
-        let empty_since_ms = {
-            let mut map = self.empty_since_map();
-            let seen = map.entry(meta.id).or_insert((now_ms, state.tail.seq_num));
-            if seen.1 != state.tail.seq_num {
-                *seen = (now_ms, state.tail.seq_num);
-            }
-            seen.0
-        };
+        // Derived from what is stored, so a restart neither restarts nor
+        // shortens the wait; an append in between (even one that has
+        // expired since) moves it.
+        let last_arrival_ms = self.storage.last_arrival_ms(meta.id).await?;
+        let empty_since_ms =
+            emptied_at_ms(&state, meta.config.retention_policy, last_arrival_ms, meta.created_at_secs * 1000);
         if delete_on_empty_due(min_age_secs, empty_since_ms, now_ms)
             && self.delete_stream_if_unchanged(meta, state.tail.seq_num).await?
         {
-            self.empty_since_map().remove(&meta.id);
             report.streams_deleted_on_empty += 1;
         }
         Ok(())
-    }
-
-    fn empty_since_map(&self) -> std::sync::MutexGuard<'_, EmptySince> {
-        // Holds plain numbers: a panic elsewhere cannot leave it inconsistent.
-        self.empty_since.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Deletes the stream unless something was appended since its tail was

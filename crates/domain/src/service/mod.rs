@@ -53,8 +53,6 @@ pub struct Service {
     registry: Arc<Registry>,
     /// Wakes the lifecycle task early (a trim became durable).
     lifecycle_wakeup: Arc<tokio::sync::Notify>,
-    /// When the lifecycle task first saw each stream empty.
-    empty_since: Arc<std::sync::Mutex<lifecycle::EmptySince>>,
     /// Present when requests must carry a token.
     access: Option<Arc<access_tokens::AccessControl>>,
     /// In-flight append bytes, server-wide.
@@ -69,7 +67,6 @@ impl Service {
             locks: Arc::default(),
             registry: Arc::new(Registry::default()),
             lifecycle_wakeup: Arc::new(tokio::sync::Notify::new()),
-            empty_since: Arc::default(),
             access: None,
             append_budget: admission::AppendBudget::default(),
         }

@@ -253,6 +253,11 @@ impl Storage for FaultyStorage {
         self.inner.seq_num_for_arrival(id, arrival_ms, end).await
     }
 
+    async fn last_arrival_ms(&self, id: StreamId) -> Result<Option<u64>, StorageError> {
+        self.check(id)?;
+        self.inner.last_arrival_ms(id).await
+    }
+
     async fn delete_records(&self, id: StreamId, below: u64, records_max: usize) -> Result<usize, StorageError> {
         self.check(id)?;
         self.inner.delete_records(id, below, records_max).await

@@ -171,6 +171,56 @@ async fn a_deleted_stream_can_be_recreated_without_its_old_records() {
 }
 
 #[tokio::test]
+async fn delete_on_empty_counts_from_what_is_stored_so_a_restart_does_not_restart_the_wait() {
+    let store = Arc::new(InMemory::new());
+    let settings = settings_from_env(&StoreKind::Memory, None).unwrap();
+    let storage: Arc<dyn Storage> = Arc::new(SlateStorage::open_on(store, "", settings).await.unwrap());
+    let (service, clock) = manual_service(storage.clone());
+    let t = TestServer::start_with(service.clone()).await;
+    t.s2.create_basin(CreateBasinInput::new("doe-basin-2".parse().unwrap())).await.unwrap();
+    let basin = t.s2.basin("doe-basin-2".parse().unwrap());
+    let doe = DeleteOnEmptyConfig::new().with_min_age(Duration::from_secs(30));
+    let expiring = StreamConfig::new().with_retention_policy(RetentionPolicy::Age(10)).with_delete_on_empty(doe);
+    let kept = StreamConfig::new().with_retention_policy(RetentionPolicy::Infinite).with_delete_on_empty(doe);
+    for (name, config) in [("expired", expiring), ("trimmed", kept.clone()), ("untouched", kept)] {
+        basin.create_stream(CreateStreamInput::new(name.parse().unwrap()).with_config(config)).await.unwrap();
+    }
+    // "expired" empties when its record expires (10 s); "trimmed" when a
+    // trim at 5 s removes its records; "untouched" was never appended to.
+    basin.stream("expired".parse().unwrap()).append(batch(&["x"])).await.unwrap();
+    basin.stream("trimmed".parse().unwrap()).append(batch(&["x", "y"])).await.unwrap();
+    clock.advance(Duration::from_secs(5));
+    let trim = AppendRecordBatch::try_from_iter([AppendRecord::from(CommandRecord::trim(u64::MAX))]).unwrap();
+    basin.stream("trimmed".parse().unwrap()).append(AppendInput::new(trim)).await.unwrap();
+    clock.advance(Duration::from_secs(7));
+    let report = service.run_lifecycle_pass().await.unwrap();
+    assert_eq!((report.records_deleted, report.streams_deleted_on_empty), (4, 0));
+
+    // A restart: a new service over the same storage, which remembers
+    // nothing of the passes before.
+    drop(t);
+    let restarted = Service::new(storage.clone(), clock.clone());
+    let t = TestServer::start_with(restarted.clone()).await;
+    let basin = t.s2.basin("doe-basin-2".parse().unwrap());
+    let names = || async {
+        let streams = basin.list_streams(ListStreamsInput::new()).await.unwrap();
+        streams.values.iter().filter(|s| s.deleted_at.is_none()).map(|s| s.name.to_string()).collect::<Vec<_>>()
+    };
+    // 34 s: "untouched" has been empty for 34 s (since its creation).
+    clock.advance(Duration::from_secs(22));
+    assert_eq!(restarted.run_lifecycle_pass().await.unwrap().streams_deleted_on_empty, 1);
+    assert_eq!(names().await, ["expired", "trimmed"]);
+    // 36 s: "trimmed", empty since its trim at 5 s, is due at 35 s.
+    clock.advance(Duration::from_secs(2));
+    assert_eq!(restarted.run_lifecycle_pass().await.unwrap().streams_deleted_on_empty, 1);
+    assert_eq!(names().await, ["expired"]);
+    // 41 s: "expired", empty since 10 s, is due at 40 s.
+    clock.advance(Duration::from_secs(5));
+    assert_eq!(restarted.run_lifecycle_pass().await.unwrap().streams_deleted_on_empty, 1);
+    assert!(names().await.is_empty());
+}
+
+#[tokio::test]
 async fn a_basin_deletion_interrupted_by_a_crash_finishes_after_restart() {
     let store = Arc::new(InMemory::new());
     let open = |store: Arc<InMemory>| async move {

@@ -66,6 +66,7 @@ macro_rules! conformance_tests {
             removing_a_stream_keeps_a_newer_stream_of_the_same_name,
             arrival_lookup_finds_the_first_record_that_arrived_at_or_after,
             deleting_records_removes_a_prefix_and_keeps_the_rest_findable,
+            the_last_arrival_outlives_the_records,
             access_tokens_round_trip_are_found_by_hash_list_and_are_removed,
         );
     };
@@ -488,6 +489,20 @@ pub async fn arrival_lookup_finds_the_first_record_that_arrived_at_or_after<B: B
     assert_eq!(lookup(250, 6).await, None);
 }
 
+pub async fn the_last_arrival_outlives_the_records<B: Backend>() {
+    let backend = B::open().await;
+    let storage = backend.storage();
+    let id = StreamId(15);
+    assert_eq!(storage.last_arrival_ms(id).await.unwrap(), None, "nothing appended yet");
+    three_batches(&*storage, id).await;
+    assert_eq!(storage.last_arrival_ms(id).await.unwrap(), Some(300));
+    // Deleting every record (as retention or a trim does) keeps it.
+    while storage.delete_records(id, u64::MAX, 2).await.unwrap() > 0 {}
+    assert!(read_all(&*storage, id).await.is_empty());
+    assert_eq!(storage.last_arrival_ms(id).await.unwrap(), Some(300));
+    assert_eq!(storage.last_arrival_ms(StreamId(16)).await.unwrap(), None, "per stream");
+}
+
 pub async fn deleting_records_removes_a_prefix_and_keeps_the_rest_findable<B: Backend>() {
     let backend = B::open().await;
     let storage = backend.storage();
@@ -651,10 +666,13 @@ pub async fn everything_durable_survives_a_restart<B: Persistent>() {
     storage.put_basin(&basin_meta).await.unwrap();
     storage.put_stream(&meta).await.unwrap();
     let written = append_pipelined(&*storage, meta.id, 20, 7).await;
+    let last_arrival = storage.last_arrival_ms(meta.id).await.unwrap();
+    assert!(last_arrival.is_some());
     drop(storage);
 
     let backend = backend.restart().await;
     let storage = backend.storage();
+    assert_eq!(storage.last_arrival_ms(meta.id).await.unwrap(), last_arrival);
     assert_eq!(storage.get_basin(&basin_meta.name).await.unwrap(), Some(basin_meta));
     assert_eq!(storage.get_stream(&meta.basin, &meta.name).await.unwrap(), Some(meta.clone()));
     assert_eq!(read_all(&*storage, meta.id).await, written);

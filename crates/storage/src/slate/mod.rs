@@ -591,6 +591,11 @@ impl Storage for SlateStorage {
         Ok(found)
     }
 
+    async fn last_arrival_ms(&self, id: StreamId) -> Result<Option<u64>, StorageError> {
+        // The last batch stays, emptied, when every record is deleted.
+        Ok(self.last_batch(id).await?.map(|batch| batch.arrival_ms))
+    }
+
     async fn delete_records(&self, id: StreamId, below: u64, records_max: usize) -> Result<usize, StorageError> {
         let plan = self.plan_deletion(id, below, records_max).await?;
         let mut changes = Changes::new();
