@@ -245,6 +245,21 @@ test_encryption() {
     done
 }
 
+test_metrics_show_the_cli_traffic() {
+    local basin="${BASIN}-m"
+    s2 create-basin "$basin" --create-stream-on-append
+    seq_lines 1 5 | s2 append "s2://$basin/metered"
+    s2 read "s2://$basin/metered" --seq-num 0 --count 5 >"$TMP/out.txt"
+    expect_eq "records read" 5 "$(wc -l <"$TMP/out.txt" | tr -d ' ')"
+    curl -fsS "$S2_ACCOUNT_ENDPOINT/metrics" >"$TMP/metrics.txt" || fail "GET /metrics failed"
+    grep -qx "s2_appended_records_total{basin=\"$basin\"} 5" "$TMP/metrics.txt" ||
+        fail "no 5 appended records for $basin: $(grep "$basin" "$TMP/metrics.txt")"
+    grep -qx "s2_read_records_total{basin=\"$basin\"} 5" "$TMP/metrics.txt" ||
+        fail "no 5 read records for $basin: $(grep "$basin" "$TMP/metrics.txt")"
+    grep -q '^s2_append_ack_latency_seconds_count [1-9]' "$TMP/metrics.txt" || fail "no append ack latencies"
+    s2 delete-basin "$basin"
+}
+
 test_delete_basin() {
     s2 delete-basin "$BASIN"
     # `ls` itself must succeed: a failing `ls` lists nothing either.
@@ -269,6 +284,7 @@ for t in \
     test_compression \
     test_bench \
     test_encryption \
+    test_metrics_show_the_cli_traffic \
     test_delete_basin; do
     run_test "$t"
 done

@@ -55,6 +55,11 @@ impl From<DecodeError> for ApiError {
     }
 }
 
+/// Set on every error response: what went wrong (the error code, or the
+/// key of a 412/416 body), for the server's error metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ErrorKind(pub &'static str);
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.0.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -68,6 +73,7 @@ impl IntoResponse for ApiError {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(secs as u64));
             headers.insert("retry-after-ms", HeaderValue::from(after.as_millis() as u64));
         }
+        response.extensions_mut().insert(ErrorKind(self.0.kind));
         response
     }
 }

@@ -10,7 +10,7 @@ mod access_tokens;
 mod auth;
 mod basins;
 mod error;
-pub use error::ApiError;
+pub use error::{ApiError, ErrorKind};
 mod extract;
 mod misc;
 mod records;

@@ -21,17 +21,21 @@ pub struct WireError {
     pub status: u16,
     pub body: serde_json::Value,
     pub retry_after: Option<std::time::Duration>,
+    /// What went wrong, in one word: the error code, or for the answers
+    /// without one (412, 416) the body's key. For metrics labels.
+    pub kind: &'static str,
 }
 
 impl WireError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         let info = ErrorInfo { code: code.as_str(), message: message.into() };
-        Self { status: code.status(), body: json!(info), retry_after: None }
+        Self { status: code.status(), body: json!(info), retry_after: None, kind: code.as_str() }
     }
 
     /// The 416 body: the stream's tail.
     pub fn beyond_tail(tail: StreamPosition) -> Self {
-        Self { status: 416, body: json!({ "tail": PositionJson::from(tail) }), retry_after: None }
+        let body = json!({ "tail": PositionJson::from(tail) });
+        Self { status: 416, body, retry_after: None, kind: "range_not_satisfiable" }
     }
 
     pub fn body_bytes(&self) -> Vec<u8> {
@@ -51,12 +55,18 @@ impl From<Error> for WireError {
             Error::BasinDeletionPending(_) => Self::new(ErrorCode::BasinDeletionPending, message),
             Error::StreamDeletionPending(..) => Self::new(ErrorCode::StreamDeletionPending, message),
             Error::Invalid(m) => Self::new(ErrorCode::Invalid, m),
-            Error::FencingTokenMismatch(token) => {
-                Self { status: 412, body: json!({ "fencing_token_mismatch": token.as_str() }), retry_after: None }
-            }
-            Error::SeqNumMismatch(next) => {
-                Self { status: 412, body: json!({ "seq_num_mismatch": next }), retry_after: None }
-            }
+            Error::FencingTokenMismatch(token) => Self {
+                status: 412,
+                body: json!({ "fencing_token_mismatch": token.as_str() }),
+                retry_after: None,
+                kind: "fencing_token_mismatch",
+            },
+            Error::SeqNumMismatch(next) => Self {
+                status: 412,
+                body: json!({ "seq_num_mismatch": next }),
+                retry_after: None,
+                kind: "seq_num_mismatch",
+            },
             Error::BeyondTail(tail) => Self::beyond_tail(tail),
             Error::Storage(StorageError::Fenced | StorageError::Closed) => Self::new(ErrorCode::Unavailable, message),
             Error::Storage(StorageError::Backend(_)) => Self::new(ErrorCode::Storage, message),

@@ -7,11 +7,16 @@
 pub mod args;
 pub mod init;
 mod listener;
+pub mod metrics;
 pub use listener::{ConnectionLimits, MAX_CONNECTIONS_DEFAULT, REQUEST_HEAD_TIMEOUT_DEFAULT};
 pub mod root_token;
 pub mod tls;
 
-use std::{future::Future, net::SocketAddr, sync::Arc};
+use std::{
+    future::Future,
+    net::SocketAddr,
+    sync::{atomic::AtomicUsize, Arc},
+};
 
 use lite_api::RouterOptions;
 use lite_domain::{clock::SystemClock, service::Service, storage::Storage};
@@ -72,7 +77,7 @@ pub fn placement(args: &Args) -> Result<(StoreKind, Option<WalStore>), ServerErr
 
 /// Builds the storage backend the flags ask for ([`placement`]): SlateDB
 /// with `SL8_*` settings from the environment.
-pub async fn storage_for(args: &Args) -> Result<Arc<dyn Storage>, ServerError> {
+pub async fn storage_for(args: &Args) -> Result<Arc<SlateStorage>, ServerError> {
     let (kind, wal) = placement(args)?;
     let settings = settings_from_env(&kind, wal.as_ref()).map_err(ServerError::StorageSettings)?;
     let fence_wait = settings.manifest_poll_interval;
@@ -103,6 +108,7 @@ pub struct Server {
     limits: ConnectionLimits,
     service: Service,
     router: axum::Router,
+    metrics: metrics::MetricsState,
 }
 
 impl Server {
@@ -117,8 +123,23 @@ impl Server {
     /// Binds a server for an existing service (tests give it their clock).
     pub async fn bind_service(addr: SocketAddr, service: Service, options: RouterOptions) -> Result<Self, ServerError> {
         let listener = TcpListener::bind(addr).await.map_err(|source| ServerError::Listen { addr, source })?;
-        let router = lite_api::router(service.clone(), options);
-        Ok(Self { listener, tls: None, limits: ConnectionLimits::default(), service, router })
+        let observer = Arc::new(metrics::Metrics::default());
+        let service = service.with_append_observer(observer.clone());
+        let router = lite_api::router(service.clone(), options)
+            .layer(axum::middleware::from_fn_with_state(observer.clone(), metrics::count_errors));
+        let metrics = metrics::MetricsState {
+            metrics: observer,
+            service: service.clone(),
+            engine: None,
+            connections: Arc::new(AtomicUsize::new(0)),
+        };
+        Ok(Self { listener, tls: None, limits: ConnectionLimits::default(), service, router, metrics })
+    }
+
+    /// Adds SlateDB's statistics to `/metrics`.
+    pub fn with_storage_engine(mut self, engine: Arc<SlateStorage>) -> Self {
+        self.metrics.engine = Some(engine);
+        self
     }
 
     /// Serves HTTPS instead of plain HTTP.
@@ -142,7 +163,13 @@ impl Server {
     /// Serves HTTP/1.1 and HTTP/2 (also cleartext, with prior knowledge)
     /// until `shutdown` resolves, then lets open requests finish.
     pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServerError> {
-        listener::serve(self.listener, self.router, self.tls, self.limits, shutdown).await.map_err(ServerError::Serve)
+        let connections = self.metrics.connections.clone();
+        let scrape =
+            axum::Router::new().route("/metrics", axum::routing::get(metrics::scrape)).with_state(self.metrics);
+        let router = self.router.merge(scrape);
+        listener::serve(self.listener, router, self.tls, self.limits, connections, shutdown)
+            .await
+            .map_err(ServerError::Serve)
     }
 }
 

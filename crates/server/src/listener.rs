@@ -8,7 +8,14 @@
 //! dropped read session is a reset), which the default reset limits would
 //! answer by closing the whole connection.
 
-use std::{future::Future, sync::Arc, time::Duration};
+use std::{
+    future::Future,
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
 
 use axum::response::IntoResponse;
 use http::{header, HeaderValue};
@@ -102,6 +109,7 @@ pub async fn serve(
     router: axum::Router,
     tls: Option<Arc<rustls::ServerConfig>>,
     limits: ConnectionLimits,
+    connections: Arc<AtomicUsize>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let builder = builder(&limits);
@@ -131,7 +139,11 @@ pub async fn serve(
         match open.clone().try_acquire_owned() {
             Ok(slot) => {
                 let router = router.clone();
-                tokio::spawn(async move { connection.serve(stream, router, slot).await });
+                let counted = Counted::new(&connections);
+                tokio::spawn(async move {
+                    connection.serve(stream, router, slot).await;
+                    drop(counted);
+                });
             }
             Err(_) => match refusing.clone().try_acquire_owned() {
                 Ok(slot) => {
@@ -144,6 +156,22 @@ pub async fn serve(
     }
     graceful.shutdown().await;
     Ok(())
+}
+
+/// One connection being served, counted in the `/metrics` gauge until dropped.
+struct Counted(Arc<AtomicUsize>);
+
+impl Counted {
+    fn new(count: &Arc<AtomicUsize>) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        Self(count.clone())
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// What serving one accepted connection needs.

@@ -65,13 +65,16 @@ async fn run(args: Args) -> Result<(), ServerError> {
     let storage = storage_for(&args).await?;
     let addr = SocketAddr::new(args.host, args.port());
     let budget = AppendBudget::new(args.append_inflight_bytes, UNARY_ADMISSION_WAIT_DEFAULT);
-    let mut service = Service::new(storage, Arc::new(SystemClock)).with_append_budget(budget);
+    let mut service = Service::new(storage.clone(), Arc::new(SystemClock)).with_append_budget(budget);
     if let Some((token, _)) = &root {
         service = service.with_root_token(token);
         tracing::info!("access tokens enforced: every request needs a token");
     }
     let limits = ConnectionLimits { max_connections: args.max_connections.max(1), ..ConnectionLimits::default() };
-    let server = Server::bind_service(addr, service, RouterOptions { cors: !args.no_cors }).await?.with_limits(limits);
+    let server = Server::bind_service(addr, service, RouterOptions { cors: !args.no_cors })
+        .await?
+        .with_limits(limits)
+        .with_storage_engine(storage);
     if let Some(init) = init {
         init.apply(server.service()).await?;
     }

@@ -11,8 +11,9 @@ mod slate;
 
 pub use memory::MemoryStorage;
 pub use slate::{
-    default_settings, settings_from_env, S3Access, S3AccessError, SlateError, SlateSettings, SlateStorage, StoreKind,
-    WalStore, LOCAL_FLUSH_INTERVAL_MS, S3_FLUSH_INTERVAL_MS, SETTINGS_ENV_PREFIX, WAL_S3_ENV_PREFIX,
+    default_settings, settings_from_env, EngineMetric, EngineValue, S3Access, S3AccessError, SlateError, SlateSettings,
+    SlateStorage, StoreKind, WalStore, LOCAL_FLUSH_INTERVAL_MS, S3_FLUSH_INTERVAL_MS, SETTINGS_ENV_PREFIX,
+    WAL_S3_ENV_PREFIX,
 };
 
 #[cfg(test)]

@@ -4,10 +4,13 @@
 
 use std::sync::Arc;
 
+use tokio::time::Instant;
+
 use super::{
     admission::{Admitted, AppendBudget, SESSION_INFLIGHT_BYTES_MAX},
     registry::LiveStream,
     sequencer::{AckReceiver, AppendAck, Poison},
+    usage::{BasinUsage, OpenSession, SessionKind, Usage},
     AutoCreate, Service,
 };
 use crate::{
@@ -39,20 +42,25 @@ impl Service {
         check_commands(grant, &batch, basin, stream)?;
         // Before the stream is opened (or created): a refused append has
         // no side effect.
-        let admitted = self.append_budget.admit_unary(batch.metered_bytes()).await?;
-        let live = self.open_stream(basin, stream, AutoCreate::OnAppend(on_create)).await?;
+        let metered_bytes = batch.metered_bytes();
+        let asked_at = Instant::now();
+        let admitted = self.append_budget.admit_unary(metered_bytes).await?;
+        self.usage.observer().admitted(asked_at.elapsed());
+        let mut live = self.open_stream(basin, stream, AutoCreate::OnAppend(on_create)).await?;
         let crypt = RecordCrypt::for_stream(&live.meta, key)?.map(Arc::new);
+        let submitted_at = Instant::now();
         let ack = match live.sequencer.submit(batch, None, crypt).await {
             Ok(ack) => ack,
             // Stopped before it saw the batch: whoever owns the stream now
             // (or the reason there is none) decides.
             Err((_gone, batch)) => {
-                let live = self.open_stream(basin, stream, AutoCreate::OnAppend(on_create)).await?;
+                live = self.open_stream(basin, stream, AutoCreate::OnAppend(on_create)).await?;
                 let crypt = RecordCrypt::for_stream(&live.meta, key)?.map(Arc::new);
                 live.sequencer.submit(batch, None, crypt).await.map_err(|_| Error::Unavailable(SEQUENCER_STOPPED))?
             }
         };
-        PendingAck { ack, _admitted: admitted, _session_admitted: None }.durable().await
+        let counted = Counted { usage: self.usage.clone(), basin: live.usage, submitted_at, metered_bytes };
+        PendingAck { ack, counted, _admitted: admitted, _session_admitted: None }.durable().await
     }
 
     /// Opens a session of pipelined appends on one stream, with the
@@ -73,7 +81,9 @@ impl Service {
         let budget = self.append_budget.clone();
         // Sessions wait for room and never hit the unary wait.
         let own_budget = AppendBudget::new(SESSION_INFLIGHT_BYTES_MAX, std::time::Duration::ZERO);
-        Ok(AppendSession { live, poison: Poison::default(), crypt, grant, target, budget, own_budget })
+        let usage = self.usage.clone();
+        let _open = usage.session_opened(SessionKind::Append);
+        Ok(AppendSession { live, poison: Poison::default(), crypt, grant, target, budget, own_budget, usage, _open })
     }
 }
 
@@ -102,6 +112,8 @@ pub struct AppendSession {
     budget: AppendBudget,
     /// This session's own limit ([`SESSION_INFLIGHT_BYTES_MAX`]).
     own_budget: AppendBudget,
+    usage: Arc<Usage>,
+    _open: OpenSession,
 }
 
 impl AppendSession {
@@ -110,22 +122,37 @@ impl AppendSession {
     /// may take a while).
     pub async fn submit(&self, batch: AppendBatch) -> Result<PendingAck, Error> {
         check_commands(&self.grant, &batch, &self.target.0, &self.target.1)?;
-        let session_admitted = self.own_budget.admit(batch.metered_bytes()).await;
-        let admitted = self.budget.admit(batch.metered_bytes()).await;
+        let metered_bytes = batch.metered_bytes();
+        let asked_at = Instant::now();
+        let session_admitted = self.own_budget.admit(metered_bytes).await;
+        let admitted = self.budget.admit(metered_bytes).await;
+        self.usage.observer().admitted(asked_at.elapsed());
+        let submitted_at = Instant::now();
         let ack = self
             .live
             .sequencer
             .submit(batch, Some(self.poison.clone()), self.crypt.clone())
             .await
             .map_err(|_| Error::Unavailable(SEQUENCER_STOPPED))?;
-        Ok(PendingAck { ack, _admitted: admitted, _session_admitted: Some(session_admitted) })
+        let counted =
+            Counted { usage: self.usage.clone(), basin: self.live.usage.clone(), submitted_at, metered_bytes };
+        Ok(PendingAck { ack, counted, _admitted: admitted, _session_admitted: Some(session_admitted) })
     }
+}
+
+/// What an acknowledged append adds to the counts.
+struct Counted {
+    usage: Arc<Usage>,
+    basin: Arc<BasinUsage>,
+    submitted_at: Instant,
+    metered_bytes: u64,
 }
 
 /// An ack that resolves once its batch is durable (or failed), holding the
 /// batch's share of the append budgets until then.
 pub struct PendingAck {
     ack: AckReceiver,
+    counted: Counted,
     _admitted: Admitted,
     /// Within its session's own budget (session appends only).
     _session_admitted: Option<Admitted>,
@@ -133,6 +160,11 @@ pub struct PendingAck {
 
 impl PendingAck {
     pub async fn durable(self) -> Result<AppendAck, Error> {
-        self.ack.await.unwrap_or(Err(Error::Unavailable(SEQUENCER_STOPPED)))
+        let ack = self.ack.await.unwrap_or(Err(Error::Unavailable(SEQUENCER_STOPPED)))?;
+        let Counted { usage, basin, submitted_at, metered_bytes } = self.counted;
+        let records = ack.end.seq_num - ack.start.seq_num;
+        usage.observer().acknowledged(submitted_at.elapsed(), records, metered_bytes);
+        basin.appended(records, metered_bytes);
+        Ok(ack)
     }
 }

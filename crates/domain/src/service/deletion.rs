@@ -74,6 +74,7 @@ impl Service {
             return Box::pin(self.purge_basin(basin, report)).await;
         }
         self.storage.remove_basin(basin).await?;
+        self.usage.forget(basin);
         report.basins_removed += 1;
         tracing::info!(%basin, "basin removed");
         Ok(())

@@ -19,6 +19,7 @@ mod read;
 mod registry;
 pub mod sequencer;
 mod streams;
+pub mod usage;
 
 use std::{
     collections::hash_map::RandomState,
@@ -57,6 +58,8 @@ pub struct Service {
     access: Option<Arc<access_tokens::AccessControl>>,
     /// In-flight append bytes, server-wide.
     append_budget: admission::AppendBudget,
+    /// What the data path counts, for metrics.
+    usage: Arc<usage::Usage>,
 }
 
 impl Service {
@@ -69,7 +72,32 @@ impl Service {
             lifecycle_wakeup: Arc::new(tokio::sync::Notify::new()),
             access: None,
             append_budget: admission::AppendBudget::default(),
+            usage: Arc::default(),
         }
+    }
+
+    /// Reports the append path's timings to `observer`, from every clone of
+    /// this service. Only the first observer set is kept.
+    pub fn with_append_observer(self, observer: Arc<dyn usage::AppendObserver>) -> Self {
+        if !self.usage.observe_with(observer) {
+            tracing::warn!("the append path already has an observer; keeping it");
+        }
+        self
+    }
+
+    /// What the data path has counted.
+    pub fn usage(&self) -> &usage::Usage {
+        &self.usage
+    }
+
+    /// Streams with a running sequencer.
+    pub fn active_streams(&self) -> usize {
+        self.registry.live_count()
+    }
+
+    /// The server's append budget (its capacity and what is free).
+    pub fn append_budget(&self) -> &admission::AppendBudget {
+        &self.append_budget
     }
 
     /// Bounds the metered bytes of appends in flight (default

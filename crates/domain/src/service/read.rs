@@ -12,7 +12,13 @@ use tokio::{
     time::Instant,
 };
 
-use super::{random_u64, registry::LiveStream, sequencer::LiveBatch, AutoCreate, Service};
+use super::{
+    random_u64,
+    registry::LiveStream,
+    sequencer::LiveBatch,
+    usage::{SessionKind, Usage},
+    AutoCreate, Service,
+};
 use crate::{
     config::StreamConfigOverrides,
     encryption::{open_records, KeyText, RecordCrypt},
@@ -96,6 +102,7 @@ impl Service {
                     .map_err(|_| Error::Unavailable("the stream's sequencer stopped; retry"))?
             }
         };
+        live.usage.read_started();
         let tail = snapshot.tail;
         let start = match decide_start(&request, tail) {
             StartDecision::BeyondTail => return Err(Error::BeyondTail(tail)),
@@ -116,6 +123,7 @@ impl Service {
             live_rx: snapshot.live,
             live,
             crypt,
+            usage: self.usage.clone(),
         };
         let (tx, rx) = mpsc::channel(SESSION_BUFFER);
         tokio::spawn(reader.run(tx));
@@ -163,6 +171,7 @@ struct Reader {
     live_rx: broadcast::Receiver<std::sync::Arc<LiveBatch>>,
     /// Opens the records of a stream with a cipher, with the reader's key.
     crypt: Option<RecordCrypt>,
+    usage: std::sync::Arc<Usage>,
 }
 
 type Outputs = mpsc::Sender<Result<ReadOutput, Error>>;
@@ -187,6 +196,10 @@ impl Reader {
     }
 
     async fn emit(&self, tx: &Outputs, output: ReadOutput) -> Flow {
+        if let ReadOutput::Batch { records, .. } = &output {
+            let bytes = records.iter().map(SequencedRecord::metered_bytes).sum();
+            self.live.usage.delivered(records.len() as u64, bytes);
+        }
         match tx.send(Ok(output)).await {
             Ok(()) => Flow::Continue,
             Err(_) => Flow::Done,
@@ -221,6 +234,7 @@ impl Reader {
 
     /// Delivers durable batches as the sequencer broadcasts them.
     async fn follow(&mut self, tx: &Outputs) -> Result<(), Error> {
+        let _following = self.usage.session_opened(SessionKind::Read);
         if self.emit(tx, ReadOutput::Heartbeat(self.tail)).await == Flow::Done {
             return Ok(());
         }

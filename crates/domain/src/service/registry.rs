@@ -12,7 +12,10 @@ use std::{
     },
 };
 
-use super::sequencer::{Retire, SequencerHandle};
+use super::{
+    sequencer::{Retire, SequencerHandle},
+    usage::BasinUsage,
+};
 use crate::{
     names::{BasinName, StreamName},
     storage::{StreamId, StreamMeta},
@@ -24,6 +27,8 @@ pub type StreamKey = (BasinName, StreamName);
 pub struct LiveStream {
     pub meta: Arc<StreamMeta>,
     pub sequencer: SequencerHandle,
+    /// The counters of the stream's basin.
+    pub usage: Arc<BasinUsage>,
 }
 
 #[derive(Default)]
@@ -47,6 +52,11 @@ impl Registry {
 
     pub fn get(&self, key: &StreamKey) -> Option<LiveStream> {
         self.lock().by_name.get(key).filter(|live| !live.sequencer.is_closed()).cloned()
+    }
+
+    /// Streams with a live sequencer.
+    pub fn live_count(&self) -> usize {
+        self.lock().by_name.len()
     }
 
     pub fn next_generation(&self) -> u64 {

@@ -241,7 +241,7 @@ impl Service {
                 self.registry.clone(),
                 self.lifecycle_wakeup.clone(),
             );
-            LiveStream { meta: Arc::new(meta), sequencer }
+            LiveStream { usage: self.usage.basin(basin), meta: Arc::new(meta), sequencer }
         });
         Ok(live)
     }

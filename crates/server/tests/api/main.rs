@@ -12,6 +12,7 @@ mod data_plane;
 mod encryption;
 mod leaks;
 mod lifecycle;
+mod metrics;
 mod permission_matrix;
 mod records_http;
 mod sessions;

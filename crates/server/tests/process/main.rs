@@ -12,6 +12,7 @@ mod crash;
 mod harness;
 mod health;
 mod history;
+mod metrics;
 mod overload;
 mod power_loss;
 mod request_log;

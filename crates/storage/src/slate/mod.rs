@@ -18,6 +18,7 @@
 //! [`Written`], so that an append knows what it may leave out.
 
 mod codec;
+mod engine_metrics;
 mod error;
 mod keys;
 mod s3_access;
@@ -54,6 +55,7 @@ use self::{
     writer::{Changes, Writer},
 };
 pub use self::{
+    engine_metrics::{EngineMetric, EngineValue},
     error::SlateError,
     s3_access::{S3Access, S3AccessError, WAL_S3_ENV_PREFIX},
     store::{
@@ -82,6 +84,8 @@ pub struct SlateStorage {
     /// Per stream with appends in this process: what its appends last
     /// wrote. One small entry per stream, removed with the stream.
     written: Mutex<HashMap<StreamId, Written>>,
+    /// Where SlateDB records its statistics.
+    engine_metrics: Arc<slatedb_common::metrics::DefaultMetricsRecorder>,
 }
 
 /// What the appends of one stream last wrote; `None` where unknown, which
@@ -142,7 +146,10 @@ impl SlateStorage {
         // every read parses and verifies the SST indexes again (catch-up
         // reads ran at 0.4x the reference's; see docs/performance.md).
         wal_placement::check(&store, path_prefix, wal_store.is_some()).await?;
-        let mut builder = Db::builder(path_prefix.to_owned(), store).with_settings(settings);
+        let engine_metrics = Arc::new(slatedb_common::metrics::DefaultMetricsRecorder::new());
+        let mut builder = Db::builder(path_prefix.to_owned(), store)
+            .with_settings(settings)
+            .with_metrics_recorder(engine_metrics.clone());
         if let Some(wal_store) = wal_store {
             builder = builder.with_wal_object_store(wal_store);
         }
@@ -155,7 +162,13 @@ impl SlateStorage {
             db,
             stream_meta_lock: RwLock::new(()),
             written: Mutex::new(HashMap::new()),
+            engine_metrics,
         })
+    }
+
+    /// SlateDB's statistics now.
+    pub fn engine_metrics(&self) -> Vec<EngineMetric> {
+        engine_metrics::snapshot(&self.engine_metrics)
     }
 
     fn written(&self) -> MutexGuard<'_, HashMap<StreamId, Written>> {
