@@ -2,7 +2,8 @@
 # End-to-end tests of s2-lite with the official, unchanged clients: the
 # TypeScript SDK, the Python SDK, the `s2` CLI and a browser's EventSource;
 # and `diffprobe`, which compares s2-lite's HTTP answers with the reference
-# server's (`s2 lite`).
+# server's (`s2 lite`); and `schemathesis`, which sends requests generated
+# from the shared OpenAPI spec (e2e/schemathesis/).
 #
 # Starts one s2-lite on 127.0.0.1 (ephemeral port), points every client at it
 # through S2_ACCOUNT_ENDPOINT / S2_BASIN_ENDPOINT / S2_ACCESS_TOKEN, runs each
@@ -11,7 +12,8 @@
 # as its last line. Exits non-zero when any test failed. Under CI (CI=true)
 # a suite whose client is missing counts as failed, not skipped.
 #
-# Usage: e2e/run.sh [ts] [python] [cli] [browser] [diffprobe] [cli-auth]   (default: all)
+# Usage: e2e/run.sh [ts] [python] [cli] [browser] [diffprobe] [cli-auth] [schemathesis]
+#        (default: all)
 #
 # cli-auth restarts the server with a root token and runs the CLI suite and
 # the CLI access-token suite (cli_access_tokens_test.sh) against it.
@@ -25,6 +27,8 @@
 #   E2E_KEEP_LOG=1    print the whole server log at the end (RUST_LOG is passed on)
 #   DIFFPROBE         path of diffprobe.py (default: ../shared/tools/diffprobe.py
 #                     beside the repository)
+#   S2_OPENAPI_SPEC   the OpenAPI spec schemathesis reads (default:
+#                     ../shared/specs/openapi.json beside the repository)
 #   CI=true           a skipped suite fails the run
 #   E2E_AUTH=1        run every suite against a server that enforces access
 #                     tokens (started with a root token; S2_ACCESS_TOKEN is it)
@@ -37,7 +41,7 @@ SUITE_TIMEOUT="${E2E_SUITE_TIMEOUT:-600}"
 if [ "$#" -gt 0 ]; then
     SUITES=("$@")
 else
-    SUITES=(ts python cli browser diffprobe cli-auth)
+    SUITES=(ts python cli browser diffprobe cli-auth schemathesis)
 fi
 
 PASSED=0
@@ -380,6 +384,29 @@ run_diffprobe() {
         "$(sed -n 's/^diffprobe: \([0-9]*\) passed, \([0-9]*\) failed$/\2/p' "$out" | tail -n 1)"
 }
 
+# schemathesis: requests generated from the shared OpenAPI spec, a bounded
+# number per operation, against this server: no 5xx, no undocumented status,
+# content type or response body, no hung connection. The exceptions where
+# the spec is older than the clients are in e2e/schemathesis/exceptions.md.
+run_schemathesis() {
+    local spec="${S2_OPENAPI_SPEC:-$ROOT/../shared/specs/openapi.json}" out="$WORK/schemathesis.out" status
+    if ! command -v python3 >/dev/null 2>&1; then
+        skip schemathesis "python3 not found"
+        return
+    fi
+    if [ ! -f "$spec" ]; then
+        skip schemathesis "OpenAPI spec not found at $spec (set S2_OPENAPI_SPEC)"
+        return
+    fi
+    # Reports stay in e2e/schemathesis/report (git-ignored) for triage.
+    S2_OPENAPI_SPEC="$spec" S2_ST_ENFORCES_TOKENS="$AUTH" \
+        timeout "$SUITE_TIMEOUT" bash "$E2E_DIR/schemathesis/run.sh" "http://127.0.0.1:$PORT" 2>&1 | tee "$out"
+    status=${PIPESTATUS[0]}
+    tally schemathesis "$status" \
+        "$(sed -n 's/^schemathesis: \([0-9]*\) passed, \([0-9]*\) failed$/\1/p' "$out" | tail -n 1)" \
+        "$(sed -n 's/^schemathesis: \([0-9]*\) passed, \([0-9]*\) failed$/\2/p' "$out" | tail -n 1)"
+}
+
 for suite in "${SUITES[@]}"; do
     case "$suite" in
         ts) run_ts ;;
@@ -388,6 +415,7 @@ for suite in "${SUITES[@]}"; do
         browser) run_browser ;;
         diffprobe) run_diffprobe ;;
         cli-auth) run_cli_auth ;;
+        schemathesis) run_schemathesis ;;
         *)
             log "unknown suite: $suite"
             FAILED=$((FAILED + 1))
