@@ -65,7 +65,7 @@ impl IntoResponse for ApiError {
         let status = StatusCode::from_u16(self.0.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut response = (status, self.0.body_bytes()).into_response();
         let headers = response.headers_mut();
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(lite_protocol::format::MediaType::JSON));
         if let Some(after) = self.0.retry_after {
             // `Retry-After` counts whole seconds; the SDKs read the finer
             // `retry-after-ms` as their minimum backoff.

@@ -44,8 +44,8 @@ pub struct RouterOptions {
 /// The whole HTTP surface of the server.
 pub fn router(service: Service, options: RouterOptions) -> Router {
     let compress_when = SizeAbove::new(COMPRESSION_MIN_BYTES)
-        .and(NotForContentType::const_new("text/event-stream"))
-        .and(NotForContentType::const_new("s2s/proto"));
+        .and(NotForContentType::const_new(lite_protocol::format::MediaType::EVENT_STREAM))
+        .and(NotForContentType::const_new(lite_protocol::format::MediaType::S2S));
     let v1 = Router::new()
         .route("/basins", get(basins::list).post(basins::create))
         .route(

@@ -36,7 +36,7 @@ fn compression(headers: &HeaderMap) -> Compression {
 
 fn session_response(body: Body) -> Response {
     Response::builder()
-        .header(header::CONTENT_TYPE, "s2s/proto")
+        .header(header::CONTENT_TYPE, lite_protocol::format::MediaType::S2S)
         .header(header::CACHE_CONTROL, "no-cache, no-transform")
         .header("x-accel-buffering", "no")
         .body(body)

@@ -77,7 +77,7 @@ pub async fn read_session(
             futures::future::ready(out.map(Ok::<_, std::convert::Infallible>))
         });
     Ok(Response::builder()
-        .header(header::CONTENT_TYPE, "text/event-stream")
+        .header(header::CONTENT_TYPE, lite_protocol::format::MediaType::EVENT_STREAM)
         .header(header::CACHE_CONTROL, "no-cache, no-transform")
         .header("x-accel-buffering", "no")
         .body(Body::from_stream(events))

@@ -142,11 +142,6 @@ impl Sequenced {
         let first = &self.records[0];
         StreamPosition::new(first.seq_num, first.timestamp)
     }
-
-    /// Seq num after the last record, and the last record's timestamp.
-    pub fn end(&self) -> StreamPosition {
-        self.state.tail
-    }
 }
 
 /// Sequences `batch` after `state`: fencing first, then `match_seq_num`, then

@@ -202,11 +202,6 @@ impl ReadBudget {
         self.count == Some(0) || self.bytes == Some(0)
     }
 
-    /// Whether the read has a count, bytes or until bound at all.
-    pub fn is_bounded(&self) -> bool {
-        self.count.is_some() || self.bytes.is_some() || self.until.is_some()
-    }
-
     /// Admits a record and charges it, or says the read is over.
     pub fn admit(&mut self, record: &SequencedRecord) -> Admit {
         if self.count == Some(0) {

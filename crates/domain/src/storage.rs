@@ -6,6 +6,8 @@
 //! Readers are only ever given records below the durable tail, so a backend
 //! may expose not-yet-durable records to [`Storage::read_records`].
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use futures::future::BoxFuture;
 use thiserror::Error;
@@ -58,12 +60,60 @@ pub struct StreamMeta {
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum StorageError {
     #[error("storage backend error: {0}")]
-    Backend(String),
+    Backend(#[source] BackendError),
     #[error("another server has taken over this storage; this one no longer writes")]
     Fenced,
     #[error("storage is closed")]
     Closed,
 }
+
+impl StorageError {
+    /// A backend failure, keeping `source` for the error chain.
+    pub fn backend(source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::Backend(BackendError(Arc::new(source)))
+    }
+
+    /// A backend failure known only by a message.
+    pub fn backend_message(message: impl Into<String>) -> Self {
+        Self::Backend(BackendError(Arc::new(Message(message.into()))))
+    }
+}
+
+/// What a backend reported, with its own source chain. Two are equal when
+/// they say the same (for tests; the chain is kept for logs).
+#[derive(Debug, Clone)]
+pub struct BackendError(Arc<dyn std::error::Error + Send + Sync>);
+
+impl BackendError {
+    /// The error the backend reported.
+    pub fn get_ref(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        &*self.0
+    }
+}
+
+impl std::fmt::Display for BackendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for BackendError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
+
+impl PartialEq for BackendError {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.to_string() == other.0.to_string()
+    }
+}
+
+impl Eq for BackendError {}
+
+#[derive(Debug, Error)]
+#[error("{0}")]
+struct Message(String);
 
 /// How much one [`Storage::read_records`] call may return.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,7 +129,8 @@ pub type DurableFuture = BoxFuture<'static, Result<(), StorageError>>;
 #[async_trait]
 pub trait Storage: Send + Sync + 'static {
     async fn get_basin(&self, name: &BasinName) -> Result<Option<BasinMeta>, StorageError>;
-    /// Basins in name order that the request admits, at most `limit + 1`.
+    /// One page of the basins the request admits (name prefix, after
+    /// `start_after`), in name order, with whether more follow.
     async fn list_basins(&self, page: &PageRequest) -> Result<Page<BasinMeta>, StorageError>;
     async fn put_basin(&self, meta: &BasinMeta) -> Result<(), StorageError>;
     async fn remove_basin(&self, name: &BasinName) -> Result<(), StorageError>;
@@ -87,16 +138,22 @@ pub trait Storage: Send + Sync + 'static {
     async fn get_stream(&self, basin: &BasinName, name: &StreamName) -> Result<Option<StreamMeta>, StorageError>;
     async fn list_streams(&self, basin: &BasinName, page: &PageRequest) -> Result<Page<StreamMeta>, StorageError>;
     async fn put_stream(&self, meta: &StreamMeta) -> Result<(), StorageError>;
-    /// Removes a stream's metadata, state and records.
+    /// Removes a stream's state and records, and its metadata only while
+    /// the stored metadata is still this stream's (compare-and-delete on
+    /// the stream id): a newer stream of the same name stays.
     async fn remove_stream(&self, meta: &StreamMeta) -> Result<(), StorageError>;
 
-    /// The state last written with [`Storage::append`], or the empty state,
-    /// for the sequencer taking over the stream: it may also end a backend's
-    /// refusal of appends after a failed one.
-    async fn load_stream_state(&self, id: StreamId) -> Result<SequencingState, StorageError>;
-    /// The state last written with [`Storage::append`], or the empty state,
-    /// read without any other effect (for background work).
-    async fn peek_stream_state(&self, id: StreamId) -> Result<SequencingState, StorageError>;
+    /// Makes the stream's appends start again from what is stored, and
+    /// returns that state (the state last written with [`Storage::append`],
+    /// or the empty state). Ordered after every append submitted before it;
+    /// ends a backend's refusal of appends after a failed one (a backend
+    /// refuses a stream's appends from a failed one on, so that nothing
+    /// lands after a gap). The domain calls it exactly when a sequencer
+    /// takes over a stream and after any failed append, before its next.
+    async fn resume_appends(&self, id: StreamId) -> Result<SequencingState, StorageError>;
+    /// The stored state, as [`Storage::resume_appends`] returns it, read
+    /// without any other effect (for background work).
+    async fn read_stream_state(&self, id: StreamId) -> Result<SequencingState, StorageError>;
     /// Writes a sequenced batch and the stream state after it. Takes effect
     /// in call order; the future resolves once the write is durable.
     /// `arrival_ms` is when the batch arrived (non-decreasing along a
@@ -152,4 +209,19 @@ pub trait Storage: Send + Sync + 'static {
     async fn put_access_token(&self, token: &AccessToken) -> Result<(), StorageError>;
     /// Removes a token and its hash lookup in one atomic write.
     async fn remove_access_token(&self, token: &AccessToken) -> Result<(), StorageError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_backend_error_keeps_what_the_backend_reported() {
+        let e = StorageError::backend(std::io::Error::other("disk on fire"));
+        assert_eq!(e.to_string(), "storage backend error: disk on fire");
+        let StorageError::Backend(backend) = &e else { panic!("{e:?}") };
+        let io = backend.get_ref().downcast_ref::<std::io::Error>().expect("the io::Error itself");
+        assert_eq!(io.kind(), std::io::ErrorKind::Other);
+        assert_eq!(e, StorageError::backend_message("disk on fire"), "equal when they say the same");
+    }
 }

@@ -87,12 +87,15 @@ pub enum Frame {
 
 /// Encodes a message frame, compressing payloads of at least
 /// [`COMPRESSION_THRESHOLD_BYTES`].
+/// zstd's fastest level: session messages are compressed on the hot path.
+const ZSTD_LEVEL: i32 = 1;
+
 pub fn encode_message(payload: &[u8], compression: Compression) -> Bytes {
     let compression = if payload.len() < COMPRESSION_THRESHOLD_BYTES { Compression::None } else { compression };
     let compressed;
     let body: &[u8] = match compression {
         Compression::None => payload,
-        Compression::Zstd => match zstd::bulk::compress(payload, 1) {
+        Compression::Zstd => match zstd::bulk::compress(payload, ZSTD_LEVEL) {
             Ok(out) => {
                 compressed = out;
                 &compressed

@@ -36,6 +36,11 @@ use tokio::{
 };
 use tokio_rustls::TlsAcceptor;
 
+/// How often an HTTP/2 connection is pinged, so that a dead peer is noticed.
+const HTTP2_PING_INTERVAL: Duration = Duration::from_secs(30);
+/// The pause after a failed accept (out of file descriptors and the like).
+const ACCEPT_FAILURE_BACKOFF: Duration = Duration::from_millis(50);
+
 /// Streams and the connection may each buffer this much unacknowledged
 /// data: enough for a full append batch in flight without stalls.
 const STREAM_WINDOW_BYTES: u32 = 8 * 1024 * 1024;
@@ -98,7 +103,7 @@ fn builder(limits: &ConnectionLimits) -> Builder<TokioExecutor> {
         .max_pending_accept_reset_streams(MAX_PENDING_ACCEPT_RESETS)
         .max_local_error_reset_streams(None)
         .max_header_list_size(HEADER_BYTES_MAX as u32)
-        .keep_alive_interval(Duration::from_secs(30));
+        .keep_alive_interval(HTTP2_PING_INTERVAL);
     builder
 }
 
@@ -125,7 +130,7 @@ pub async fn serve(
                 Err(e) => {
                     // Out of file descriptors and the like: back off, go on.
                     tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    tokio::time::sleep(ACCEPT_FAILURE_BACKOFF).await;
                     continue;
                 }
             },

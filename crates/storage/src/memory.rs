@@ -108,11 +108,11 @@ impl Storage for MemoryStorage {
         Ok(())
     }
 
-    async fn load_stream_state(&self, id: StreamId) -> Result<SequencingState, StorageError> {
-        self.peek_stream_state(id).await
+    async fn resume_appends(&self, id: StreamId) -> Result<SequencingState, StorageError> {
+        self.read_stream_state(id).await
     }
 
-    async fn peek_stream_state(&self, id: StreamId) -> Result<SequencingState, StorageError> {
+    async fn read_stream_state(&self, id: StreamId) -> Result<SequencingState, StorageError> {
         Ok(self.lock().states.get(&id).cloned().unwrap_or_default())
     }
 

@@ -10,7 +10,7 @@ use super::{lifecycle::LifecycleReport, Service};
 use crate::{error::Error, names::BasinName, page::PageRequest, storage::StreamMeta};
 
 /// Streams removed per listing while a basin is deleted.
-const BASIN_CLEANUP_PAGE: usize = 100;
+const BASIN_CLEANUP_STREAMS_PER_PAGE: usize = 100;
 /// Records deleted per storage write.
 pub(super) const RECORDS_PER_DELETE: usize = 1000;
 
@@ -52,7 +52,7 @@ impl Service {
     /// Deletes every stream of a deleted basin, then the basin.
     pub(super) async fn purge_basin(&self, basin: &BasinName, report: &mut LifecycleReport) -> Result<(), Error> {
         loop {
-            let page = PageRequest::new(String::new(), String::new(), Some(BASIN_CLEANUP_PAGE));
+            let page = PageRequest::new(String::new(), String::new(), Some(BASIN_CLEANUP_STREAMS_PER_PAGE));
             let streams = self.storage.list_streams(basin, &page).await?;
             if streams.items.is_empty() {
                 break;

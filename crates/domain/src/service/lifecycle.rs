@@ -24,8 +24,10 @@ use crate::{
     storage::{BasinMeta, StreamMeta},
 };
 
+/// The lifecycle interval varies by this fraction either way.
+const PASS_JITTER: f64 = 0.1;
 /// Basins or streams listed per page.
-const LIST_PAGE: usize = 1000;
+const ENTRIES_PER_PAGE: usize = 1000;
 
 /// What one pass did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -45,8 +47,10 @@ impl Service {
         let service = self.clone();
         tokio::spawn(async move {
             loop {
-                let jitter_ms = (interval.as_millis() as u64 / 5).max(1);
-                let delay = interval.mul_f64(0.9) + Duration::from_millis(random_u64(0) % jitter_ms);
+                // interval × [1 - JITTER, 1 + JITTER): passes of servers
+                // started together drift apart.
+                let jitter_ms = ((interval.as_millis() as f64 * 2.0 * PASS_JITTER) as u64).max(1);
+                let delay = interval.mul_f64(1.0 - PASS_JITTER) + Duration::from_millis(random_u64(0) % jitter_ms);
                 tokio::select! {
                     () = tokio::time::sleep(delay) => {}
                     () = service.lifecycle_wakeup.notified() => {}
@@ -65,7 +69,7 @@ impl Service {
         let mut report = LifecycleReport::default();
         let mut start_after = String::new();
         loop {
-            let page = PageRequest::new(String::new(), start_after, Some(LIST_PAGE));
+            let page = PageRequest::new(String::new(), start_after, Some(ENTRIES_PER_PAGE));
             let basins = self.storage.list_basins(&page).await?;
             for basin in &basins.items {
                 let done = if basin.deleted_at_secs.is_some() {
@@ -89,7 +93,7 @@ impl Service {
     async fn maintain_streams(&self, basin: &BasinMeta, report: &mut LifecycleReport) -> Result<(), Error> {
         let mut start_after = String::new();
         loop {
-            let page = PageRequest::new(String::new(), start_after, Some(LIST_PAGE));
+            let page = PageRequest::new(String::new(), start_after, Some(ENTRIES_PER_PAGE));
             let streams = self.storage.list_streams(&basin.name, &page).await?;
             for stream in &streams.items {
                 let done = if stream.deleted_at_secs.is_some() {
@@ -114,7 +118,7 @@ impl Service {
 
     async fn maintain_stream(&self, meta: &StreamMeta, report: &mut LifecycleReport) -> Result<(), Error> {
         let now_ms = self.clock.now_ms();
-        let state = self.storage.peek_stream_state(meta.id).await?;
+        let state = self.storage.read_stream_state(meta.id).await?;
         let first_unexpired = match retention_cutoff_ms(meta.config.retention_policy, now_ms) {
             Some(cutoff) => Some(
                 self.storage

@@ -16,7 +16,9 @@ use tokio::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::names::{BasinName, StreamName};
 
-const STRIPES: usize = 256;
+/// Lock stripes for basin names and for stream names (each): names hash
+/// onto them, so two names rarely wait for each other.
+const LOCK_STRIPES: usize = 256;
 
 pub(super) struct NameLocks {
     basins: Vec<RwLock<()>>,
@@ -32,14 +34,14 @@ pub(super) struct StreamGuard<'a> {
 fn stripe(parts: &[&str]) -> usize {
     let mut hasher = DefaultHasher::new();
     parts.hash(&mut hasher);
-    (hasher.finish() % STRIPES as u64) as usize
+    (hasher.finish() % LOCK_STRIPES as u64) as usize
 }
 
 impl Default for NameLocks {
     fn default() -> Self {
         Self {
-            basins: (0..STRIPES).map(|_| RwLock::new(())).collect(),
-            streams: (0..STRIPES).map(|_| Mutex::new(())).collect(),
+            basins: (0..LOCK_STRIPES).map(|_| RwLock::new(())).collect(),
+            streams: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
         }
     }
 }

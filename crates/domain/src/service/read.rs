@@ -32,7 +32,7 @@ use crate::{
 };
 
 /// Outputs buffered between a session task and its client.
-const SESSION_BUFFER: usize = 2;
+const SESSION_BUFFER_OUTPUTS: usize = 2;
 
 /// What a read session delivers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,7 +125,7 @@ impl Service {
             crypt,
             usage: self.usage.clone(),
         };
-        let (tx, rx) = mpsc::channel(SESSION_BUFFER);
+        let (tx, rx) = mpsc::channel(SESSION_BUFFER_OUTPUTS);
         tokio::spawn(reader.run(tx));
         Ok(ReadSession { rx })
     }

@@ -319,7 +319,7 @@ impl Sequencer {
     }
 
     async fn reload(&mut self) -> Result<(), StorageError> {
-        let state = self.storage.load_stream_state(self.id).await?;
+        let state = self.storage.resume_appends(self.id).await?;
         self.pending = state.clone();
         self.durable = state;
         Ok(())

@@ -23,7 +23,6 @@ use crate::{
 /// `s2-stream-config`; it matters only if this request creates the stream).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AutoCreate {
-    Never,
     /// If the basin has `create_stream_on_append`.
     OnAppend(StreamConfigOverrides),
     /// If the basin has `create_stream_on_read`.
@@ -256,7 +255,6 @@ impl Service {
             return Err(Error::BasinNotFound(basin.clone()));
         };
         let overrides = match auto_create {
-            AutoCreate::Never => None,
             AutoCreate::OnAppend(overrides) => basin.config.create_stream_on_append.then_some(overrides),
             AutoCreate::OnRead(overrides) => basin.config.create_stream_on_read.then_some(overrides),
         };

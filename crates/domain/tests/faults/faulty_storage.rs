@@ -5,7 +5,7 @@
 //!   once, as a pipelining backend does, but not acknowledged),
 //! - fails a chosen append (nothing written), or fails it after the write
 //!   (written, but reported failed, as when a write's answer is lost),
-//! - stalls `load_stream_state` until released,
+//! - stalls `resume_appends` until released,
 //! - fails every call about one stream.
 //!
 //! Like a real backend, after a failed append it refuses the stream's later
@@ -48,7 +48,7 @@ pub enum AppendFault {
 pub struct Counts {
     /// Append calls, whatever became of them.
     pub appends: u64,
-    /// `load_stream_state` calls that are waiting on a stall.
+    /// `resume_appends` calls that are waiting on a stall.
     pub loads_stalled: u64,
 }
 
@@ -73,7 +73,7 @@ pub struct FaultyStorage {
 }
 
 fn injected(what: &str) -> StorageError {
-    StorageError::Backend(format!("injected fault: {what}"))
+    StorageError::backend_message(format!("injected fault: {what}"))
 }
 
 impl FaultyStorage {
@@ -102,7 +102,7 @@ impl FaultyStorage {
         self.acks_open.send_replace(!hold);
     }
 
-    /// While stalled, `load_stream_state` waits.
+    /// While stalled, `resume_appends` waits.
     pub fn stall_loads(&self, stall: bool) {
         self.loads_open.send_replace(!stall);
     }
@@ -171,7 +171,7 @@ impl Storage for FaultyStorage {
         self.inner.remove_stream(meta).await
     }
 
-    async fn load_stream_state(&self, id: StreamId) -> Result<SequencingState, StorageError> {
+    async fn resume_appends(&self, id: StreamId) -> Result<SequencingState, StorageError> {
         self.check(id)?;
         if !*self.loads_open.borrow() {
             self.counts.send_modify(|c| c.loads_stalled += 1);
@@ -180,12 +180,12 @@ impl Storage for FaultyStorage {
             self.counts.send_modify(|c| c.loads_stalled -= 1);
         }
         self.faults().refusing.remove(&id);
-        self.inner.load_stream_state(id).await
+        self.inner.resume_appends(id).await
     }
 
-    async fn peek_stream_state(&self, id: StreamId) -> Result<SequencingState, StorageError> {
+    async fn read_stream_state(&self, id: StreamId) -> Result<SequencingState, StorageError> {
         self.check(id)?;
-        self.inner.peek_stream_state(id).await
+        self.inner.read_stream_state(id).await
     }
 
     fn append(

@@ -321,7 +321,7 @@ pub async fn stream_state_starts_empty_and_round_trips<B: Backend>() {
     let backend = B::open().await;
     let storage = backend.storage();
     let id = StreamId(42);
-    assert_eq!(storage.load_stream_state(id).await.unwrap(), SequencingState::default());
+    assert_eq!(storage.resume_appends(id).await.unwrap(), SequencingState::default());
 
     let state = SequencingState {
         tail: StreamPosition::new(1, 5),
@@ -329,11 +329,11 @@ pub async fn stream_state_starts_empty_and_round_trips<B: Backend>() {
         trim_point: 0,
     };
     storage.append(id, &[record(0, 5, b"x")], &state, 0).await.unwrap();
-    assert_eq!(storage.load_stream_state(id).await.unwrap(), state);
+    assert_eq!(storage.resume_appends(id).await.unwrap(), state);
 
     let state = SequencingState { tail: StreamPosition::new(2, 9), trim_point: 1, ..state };
     storage.append(id, &[record(1, 9, b"y")], &state, 0).await.unwrap();
-    assert_eq!(storage.load_stream_state(id).await.unwrap(), state);
+    assert_eq!(storage.resume_appends(id).await.unwrap(), state);
 }
 
 // ---- records ----
@@ -545,7 +545,7 @@ pub async fn streams_do_not_see_each_others_records<B: Backend>() {
             storage.seq_num_for_timestamp(id, 100 * i as u64 + 1, u64::MAX).await.unwrap(),
             (i > 0).then_some(1)
         );
-        assert_eq!(storage.load_stream_state(id).await.unwrap().tail.seq_num, i as u64 + 1);
+        assert_eq!(storage.resume_appends(id).await.unwrap().tail.seq_num, i as u64 + 1);
     }
 }
 
@@ -555,7 +555,7 @@ pub async fn pipelined_appends_take_effect_in_call_order<B: Backend>() {
     let id = StreamId(13);
     let written = append_pipelined(&*storage, id, 200, 5).await;
     assert_eq!(read_all(&*storage, id).await, written);
-    assert_eq!(storage.load_stream_state(id).await.unwrap(), state_after(&written));
+    assert_eq!(storage.resume_appends(id).await.unwrap(), state_after(&written));
 
     // Once a later append is durable, every earlier one is.
     let batches: Vec<Vec<SequencedRecord>> = (1000..1010).map(|seq| vec![record(seq, 1000, b"late")]).collect();
@@ -580,7 +580,7 @@ pub async fn removing_a_stream_removes_its_records_state_and_metadata<B: Backend
 
     storage.remove_stream(&meta).await.unwrap();
     assert_eq!(read_all(&*storage, meta.id).await, vec![]);
-    assert_eq!(storage.load_stream_state(meta.id).await.unwrap(), SequencingState::default());
+    assert_eq!(storage.resume_appends(meta.id).await.unwrap(), SequencingState::default());
     assert_eq!(storage.seq_num_for_timestamp(meta.id, 0, u64::MAX).await.unwrap(), None);
     assert_eq!(storage.get_stream(&meta.basin, &meta.name).await.unwrap(), None);
 
@@ -676,7 +676,7 @@ pub async fn everything_durable_survives_a_restart<B: Persistent>() {
     assert_eq!(storage.get_basin(&basin_meta.name).await.unwrap(), Some(basin_meta));
     assert_eq!(storage.get_stream(&meta.basin, &meta.name).await.unwrap(), Some(meta.clone()));
     assert_eq!(read_all(&*storage, meta.id).await, written);
-    assert_eq!(storage.load_stream_state(meta.id).await.unwrap(), state_after(&written));
+    assert_eq!(storage.resume_appends(meta.id).await.unwrap(), state_after(&written));
     assert_eq!(storage.seq_num_for_timestamp(meta.id, 10, u64::MAX).await.unwrap(), Some(30));
 
     // And the stream goes on where it left off.
@@ -701,5 +701,5 @@ pub async fn every_acknowledged_append_survives_a_crash<B: Persistent>() {
     let storage = backend.storage();
     assert_eq!(storage.get_stream(&meta.basin, &meta.name).await.unwrap(), Some(meta.clone()));
     assert_eq!(read_all(&*storage, meta.id).await, written);
-    assert_eq!(storage.load_stream_state(meta.id).await.unwrap(), state_after(&written));
+    assert_eq!(storage.resume_appends(meta.id).await.unwrap(), state_after(&written));
 }

@@ -40,7 +40,7 @@ impl From<SlateError> for StorageError {
             SlateError::Db(db) if matches!(db.kind(), slatedb::ErrorKind::Closed(slatedb::CloseReason::Fenced)) => {
                 StorageError::Fenced
             }
-            _ => StorageError::Backend(e.to_string()),
+            _ => StorageError::backend(e),
         }
     }
 }

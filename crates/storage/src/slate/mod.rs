@@ -478,7 +478,7 @@ impl Storage for SlateStorage {
         self.write_durably(changes).await
     }
 
-    async fn load_stream_state(&self, id: StreamId) -> Result<SequencingState, StorageError> {
+    async fn resume_appends(&self, id: StreamId) -> Result<SequencingState, StorageError> {
         // Ordered after every append submitted so far, and clears a failed
         // append's refusal: the caller now knows what is stored.
         self.writer.reset(id).await?;
@@ -489,7 +489,7 @@ impl Storage for SlateStorage {
         Ok(state)
     }
 
-    async fn peek_stream_state(&self, id: StreamId) -> Result<SequencingState, StorageError> {
+    async fn read_stream_state(&self, id: StreamId) -> Result<SequencingState, StorageError> {
         Ok(self.stored_state(id).await?.0)
     }
 
@@ -645,7 +645,7 @@ impl Storage for SlateStorage {
             None => Ok(()),
             Some(CloseReason::Fenced) => Err(StorageError::Fenced),
             Some(CloseReason::Clean) => Err(StorageError::Closed),
-            Some(reason) => Err(StorageError::Backend(format!("SlateDB stopped after a failure ({reason:?})"))),
+            Some(reason) => Err(StorageError::backend_message(format!("SlateDB stopped after a failure ({reason:?})"))),
         }
     }
 

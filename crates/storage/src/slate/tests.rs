@@ -60,7 +60,7 @@ async fn an_acknowledged_append_is_already_in_object_storage() {
     let snapshot = open(Arc::new(store.fork()), settings).await;
     let read = snapshot.read_records(id, 0, u64::MAX, ALL).await.unwrap();
     assert_eq!(read.len(), 200);
-    assert_eq!(snapshot.load_stream_state(id).await.unwrap().tail.seq_num, 200);
+    assert_eq!(snapshot.resume_appends(id).await.unwrap().tail.seq_num, 200);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -197,7 +197,7 @@ async fn corrupt_values_are_errors_not_panics() {
         storage.db.put(&key, &garbage).await.unwrap();
         storage.db.flush().await.unwrap();
     }
-    assert!(is_backend_error(storage.load_stream_state(id).await));
+    assert!(is_backend_error(storage.resume_appends(id).await));
     assert!(is_backend_error(storage.read_records(id, 0, 10, ALL).await));
     let basin = BasinName::new("my-basin").unwrap();
     assert!(is_backend_error(storage.get_basin(&basin).await));
@@ -261,7 +261,7 @@ async fn a_second_writer_on_the_same_store_fences_out_the_first() {
     assert_eq!(second.health(), Ok(()));
 
     // The new writer has everything the old one acknowledged, and carries on.
-    assert_eq!(second.load_stream_state(StreamId(1)).await.unwrap().tail.seq_num, 3);
+    assert_eq!(second.resume_appends(StreamId(1)).await.unwrap().tail.seq_num, 3);
     second.append(StreamId(1), &records, &state, 0).await.unwrap();
     let seq_nums: Vec<u64> =
         second.read_records(StreamId(1), 0, 10, ALL).await.unwrap().iter().map(|r| r.seq_num).collect();

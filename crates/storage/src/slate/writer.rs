@@ -341,13 +341,13 @@ mod tests {
         assert!(writer.submit(put("a", vec![2]), Some(StreamId(1))).durable().await.is_err());
         let refused = writer.submit(put("a", vec![3]), Some(StreamId(1))).durable().await;
         assert!(
-            matches!(&refused, Err(StorageError::Backend(m)) if m.contains("earlier write")),
+            matches!(&refused, Err(StorageError::Backend(m)) if m.to_string().contains("earlier write")),
             "later appends of the stream are refused without reaching SlateDB: {refused:?}"
         );
         writer.reset(StreamId(1)).await.expect("reset");
         let after_reset = writer.submit(put("a", vec![4]), Some(StreamId(1))).durable().await;
         assert!(
-            matches!(&after_reset, Err(StorageError::Backend(m)) if !m.contains("earlier write")),
+            matches!(&after_reset, Err(StorageError::Backend(m)) if !m.to_string().contains("earlier write")),
             "after the reset the write reaches SlateDB again (which is closed): {after_reset:?}"
         );
     }
