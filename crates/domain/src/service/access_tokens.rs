@@ -36,7 +36,9 @@ impl Service {
     /// Turns access control on, with `root` as the token that may do
     /// everything and cannot be revoked.
     pub fn with_root_token(mut self, root: &str) -> Self {
-        self.access = Some(std::sync::Arc::new(AccessControl { root: SecretHash::of(root), changes: Mutex::new(()) }));
+        let access = AccessControl { root: SecretHash::of(root), changes: Mutex::new(()) };
+        // Other clones keep the access control they had.
+        std::sync::Arc::make_mut(&mut self.parts).access = Some(std::sync::Arc::new(access));
         self
     }
 

@@ -45,9 +45,16 @@ pub enum Provisioned {
     Noop,
 }
 
-/// The S2 service over a storage backend. Cheap to clone.
+/// The S2 service over a storage backend. Cheap to clone: one reference
+/// count (handlers clone it per request).
 #[derive(Clone)]
 pub struct Service {
+    parts: Arc<ServiceParts>,
+}
+
+/// What a [`Service`] is made of (its fields stay private to `service`).
+#[derive(Clone)]
+pub struct ServiceParts {
     storage: Arc<dyn Storage>,
     clock: Arc<dyn Clock>,
     locks: Arc<locks::NameLocks>,
@@ -62,9 +69,17 @@ pub struct Service {
     usage: Arc<usage::Usage>,
 }
 
+impl std::ops::Deref for Service {
+    type Target = ServiceParts;
+
+    fn deref(&self) -> &ServiceParts {
+        &self.parts
+    }
+}
+
 impl Service {
     pub fn new(storage: Arc<dyn Storage>, clock: Arc<dyn Clock>) -> Self {
-        Self {
+        let parts = ServiceParts {
             storage,
             clock,
             locks: Arc::default(),
@@ -73,7 +88,8 @@ impl Service {
             access: None,
             append_budget: admission::AppendBudget::default(),
             usage: Arc::default(),
-        }
+        };
+        Self { parts: Arc::new(parts) }
     }
 
     /// Reports the append path's timings to `observer`, from every clone of
@@ -103,7 +119,8 @@ impl Service {
     /// Bounds the metered bytes of appends in flight (default
     /// [`admission::APPEND_INFLIGHT_BYTES_DEFAULT`]).
     pub fn with_append_budget(mut self, budget: admission::AppendBudget) -> Self {
-        self.append_budget = budget;
+        // Other clones keep the budget they had.
+        Arc::make_mut(&mut self.parts).append_budget = budget;
         self
     }
 
