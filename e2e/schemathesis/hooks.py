@@ -109,44 +109,39 @@ def _add_response(raw_schema, path, method, status, description, schema=_ERROR_I
         }
 
 
+def _every_operation(raw_schema):
+    return {
+        (path, method)
+        for path, item in raw_schema["paths"].items()
+        for method in ("get", "put", "post", "delete", "patch")
+        if method in item
+    }
+
+
 @schemathesis.hook
 def before_load_schema(context, raw_schema):
-    for path, method in OPERATIONS_WITH_422:
-        _add_response(
-            raw_schema, path, method, "422",
-            "invalid: semantic validation failed (exception: SEMANTICS.md §2.3, §14)",
-        )
+    # (operations, status, description, schema) for each recorded exception.
+    added = [
+        (OPERATIONS_WITH_422, "422",
+         "invalid: semantic validation failed (exception: SEMANTICS.md §2.3, §14)", _ERROR_INFO),
+        (OPERATIONS_WITH_503, "503",
+         "unavailable (exception: SEMANTICS.md §3.2, §5.9, §9.4)", _UNAVAILABLE),
+    ]
     if ENFORCES_TOKENS:
-        for path, method in OPERATIONS_WITH_422_ENFORCING:
-            _add_response(
-                raw_schema, path, method, "422",
-                "invalid: semantic validation failed (exception: SEMANTICS.md §2.3, §10.2)",
-            )
-        for path, method in OPERATIONS_WITH_404_ENFORCING:
-            _add_response(
-                raw_schema, path, method, "404",
-                "access_token_not_found (exception: SEMANTICS.md §10.2)",
-            )
-        for path, item in raw_schema["paths"].items():
-            for method in ("get", "put", "post", "delete", "patch"):
-                if method in item:
-                    _add_response(
-                        raw_schema, path, method, "401",
-                        "authn: missing or invalid access token (exception: SEMANTICS.md §8.3, §14)",
-                        schema=_AUTHN,
-                    )
+        added += [
+            (OPERATIONS_WITH_422_ENFORCING, "422",
+             "invalid: semantic validation failed (exception: SEMANTICS.md §2.3, §10.2)", _ERROR_INFO),
+            (OPERATIONS_WITH_404_ENFORCING, "404",
+             "access_token_not_found (exception: SEMANTICS.md §10.2)", _ERROR_INFO),
+            (_every_operation(raw_schema), "401",
+             "authn: missing or invalid access token (exception: SEMANTICS.md §8.3, §14)", _AUTHN),
+        ]
     else:
-        for path, method in OPERATIONS_WITH_501:
-            _add_response(
-                raw_schema, path, method, "501",
-                "not_implemented without a root token (exception: SEMANTICS.md §10.1, §14)",
-            )
-    for path, method in OPERATIONS_WITH_503:
-        _add_response(
-            raw_schema, path, method, "503",
-            "unavailable (exception: SEMANTICS.md §3.2, §5.9, §9.4)",
-            schema=_UNAVAILABLE,
-        )
+        added.append((OPERATIONS_WITH_501, "501",
+                      "not_implemented without a root token (exception: SEMANTICS.md §10.1, §14)", _ERROR_INFO))
+    for operations, status, description, schema in added:
+        for path, method in operations:
+            _add_response(raw_schema, path, method, status, description, schema=schema)
 
 
 _DIGITS = re.compile(r"^[0-9]+$")

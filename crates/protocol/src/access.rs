@@ -113,7 +113,7 @@ impl TryFrom<AccessTokenInfoJson> for TokenInfo {
         };
         let expires_at_secs = json
             .expires_at
-            .map(|at| parse_rfc3339(&at).ok_or_else(|| format!("expires_at: `{at}` is not an RFC 3339 time")))
+            .map(|at| parse_rfc3339(&at).map_err(|why| format!("expires_at: `{at}` {why}")))
             .transpose()?;
         Ok(TokenInfo {
             id,

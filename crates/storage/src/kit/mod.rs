@@ -5,7 +5,10 @@
 //! data outlives the process) and instantiating the tests with
 //! [`conformance_tests!`] (and [`persistence_tests!`]); see [`backends`].
 //! Each scenario is an `async fn` generic over the backend, named for the
-//! behaviour it checks.
+//! behaviour it checks. A scenario left out of the macros' lists is never
+//! called, and `dead_code` is denied here: it does not compile.
+
+#![deny(dead_code)]
 
 mod backends;
 
