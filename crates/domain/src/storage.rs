@@ -35,6 +35,15 @@ pub struct CreationToken<C> {
     pub config: C,
 }
 
+impl<C: PartialEq> CreationToken<C> {
+    /// Whether a create carrying `request_token` and `config` repeats the
+    /// create that made a resource with `creation`: only a request with the
+    /// same token and the same config is the same request.
+    pub fn is_replayed_by(creation: Option<&Self>, request_token: Option<&str>, config: &C) -> bool {
+        matches!((creation, request_token), (Some(c), Some(t)) if c.request_token == t && c.config == *config)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BasinMeta {
     pub name: BasinName,
@@ -214,6 +223,16 @@ pub trait Storage: Send + Sync + 'static {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_same_token_with_the_same_config_replays_a_create() {
+        let made = CreationToken { request_token: "req-1".to_owned(), config: 7 };
+        assert!(CreationToken::is_replayed_by(Some(&made), Some("req-1"), &7));
+        assert!(!CreationToken::is_replayed_by(Some(&made), Some("req-1"), &8), "another config");
+        assert!(!CreationToken::is_replayed_by(Some(&made), Some("req-2"), &7), "another token");
+        assert!(!CreationToken::is_replayed_by(Some(&made), None, &7), "no token");
+        assert!(!CreationToken::is_replayed_by(None, Some("req-1"), &7), "made without a token");
+    }
 
     #[test]
     fn a_backend_error_keeps_what_the_backend_reported() {

@@ -27,10 +27,8 @@ impl Service {
             if existing.deleted_at_secs.is_some() {
                 return Err(Error::BasinDeletionPending(name.clone()));
             }
-            let same_request = matches!(
-                (&existing.creation, &request_token),
-                (Some(c), Some(t)) if c.request_token == *t && c.config == config
-            );
+            let same_request =
+                CreationToken::is_replayed_by(existing.creation.as_ref(), request_token.as_deref(), &config);
             return if same_request {
                 Ok((existing, Provisioned::Noop))
             } else {

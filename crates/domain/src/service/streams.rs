@@ -98,10 +98,8 @@ impl Service {
             if existing.deleted_at_secs.is_some() {
                 return Err(Error::StreamDeletionPending(basin.name.clone(), name.clone()));
             }
-            let same_request = matches!(
-                (&existing.creation, &request_token),
-                (Some(c), Some(t)) if c.request_token == *t && c.config == overrides
-            );
+            let same_request =
+                CreationToken::is_replayed_by(existing.creation.as_ref(), request_token.as_deref(), &overrides);
             return if same_request {
                 Ok((existing, Provisioned::Noop))
             } else {
