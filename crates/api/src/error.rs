@@ -56,9 +56,30 @@ impl From<DecodeError> for ApiError {
 }
 
 /// Set on every error response: what went wrong (the error code, or the
-/// key of a 412/416 body), for the server's error metrics.
+/// key of a 412/416 body), for [`ErrorCounts`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ErrorKind(pub &'static str);
+pub(crate) struct ErrorKind(pub(crate) &'static str);
+
+/// Error answers by kind, counted by the request-log layer that every
+/// request passes anyway (for the server's metrics).
+#[derive(Debug, Default)]
+pub struct ErrorCounts(std::sync::Mutex<std::collections::BTreeMap<&'static str, u64>>);
+
+impl ErrorCounts {
+    /// Counts `response` if it is an error answer.
+    pub(crate) fn count(&self, response: &Response) {
+        if let Some(ErrorKind(kind)) = response.extensions().get::<ErrorKind>() {
+            // Each change under this lock is one add: poisoning is ignored.
+            *self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).entry(kind).or_default() += 1;
+        }
+    }
+
+    /// Every kind answered so far, with its count.
+    pub fn snapshot(&self) -> Vec<(&'static str, u64)> {
+        let counts = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        counts.iter().map(|(kind, n)| (*kind, *n)).collect()
+    }
+}
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {

@@ -10,7 +10,7 @@ mod access_tokens;
 mod auth;
 mod basins;
 mod error;
-pub use error::{ApiError, ErrorKind};
+pub use error::{ApiError, ErrorCounts};
 mod extract;
 mod misc;
 mod records;
@@ -41,8 +41,9 @@ pub struct RouterOptions {
     pub cors: bool,
 }
 
-/// The whole HTTP surface of the server.
-pub fn router(service: Service, options: RouterOptions) -> Router {
+/// The whole HTTP surface of the server; error answers are counted in
+/// `errors`.
+pub fn router(service: Service, options: RouterOptions, errors: std::sync::Arc<ErrorCounts>) -> Router {
     let compress_when = SizeAbove::new(COMPRESSION_MIN_BYTES)
         .and(NotForContentType::const_new(lite_protocol::format::MediaType::EVENT_STREAM))
         .and(NotForContentType::const_new(lite_protocol::format::MediaType::S2S));
@@ -84,5 +85,5 @@ pub fn router(service: Service, options: RouterOptions) -> Router {
         .method_not_allowed_fallback(misc::method_not_allowed)
         .with_state(service);
     let app = if options.cors { app.layer(CorsLayer::very_permissive()) } else { app };
-    app.layer(axum::middleware::from_fn(access_log::log_request))
+    app.layer(axum::middleware::from_fn_with_state(errors, access_log::log_request))
 }

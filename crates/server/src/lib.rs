@@ -125,10 +125,11 @@ impl Server {
         let listener = TcpListener::bind(addr).await.map_err(|source| ServerError::Listen { addr, source })?;
         let observer = Arc::new(metrics::Metrics::default());
         let service = service.with_append_observer(observer.clone());
-        let router = lite_api::router(service.clone(), options)
-            .layer(axum::middleware::from_fn_with_state(observer.clone(), metrics::count_errors));
+        let errors = Arc::new(lite_api::ErrorCounts::default());
+        let router = lite_api::router(service.clone(), options, errors.clone());
         let metrics = metrics::MetricsState {
             metrics: observer,
+            errors,
             service: service.clone(),
             engine: None,
             connections: Arc::new(AtomicUsize::new(0)),

@@ -8,7 +8,8 @@
 //!   basin, never by stream, so the number of series is bounded by the
 //!   basins an operator creates.
 //! - Gauges: active streams, open sessions by kind, in-flight append bytes,
-//!   open connections; error answers by kind; SlateDB's own statistics
+//!   open connections; error answers by kind (counted by the API's request
+//!   log layer, [`ErrorCounts`]); SlateDB's own statistics
 //!   (`slatedb_*`), and the process's CPU, memory and file descriptors.
 //!
 //! It is served without access tokens, like `/health`, for scrapers.
@@ -23,12 +24,11 @@ use std::{
 };
 
 use axum::{
-    extract::{Request, State},
+    extract::State,
     http::{header, HeaderValue},
-    middleware::Next,
     response::{IntoResponse, Response},
 };
-use lite_api::ErrorKind;
+use lite_api::ErrorCounts;
 use lite_domain::service::{
     usage::{AppendObserver, SessionKind},
     Service,
@@ -36,7 +36,7 @@ use lite_domain::service::{
 use lite_storage::{EngineMetric, EngineValue, SlateStorage};
 use prometheus::{
     proto::{self, MetricFamily, MetricType},
-    Encoder, Histogram, HistogramOpts, IntCounterVec, Opts, Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, Registry, TextEncoder,
 };
 
 /// The histograms and counters kept between scrapes.
@@ -46,7 +46,6 @@ pub struct Metrics {
     ack_latency: Histogram,
     batch_records: Histogram,
     batch_bytes: Histogram,
-    errors: IntCounterVec,
 }
 
 fn histogram(registry: &Registry, name: &str, help: &str, buckets: Vec<f64>) -> Histogram {
@@ -85,14 +84,11 @@ impl Default for Metrics {
             "Metered bytes per acknowledged append batch.",
             prometheus::exponential_buckets(64.0, 4.0, 8).expect("valid buckets"),
         );
-        let errors = IntCounterVec::new(Opts::new("s2_errors_total", "Error answers, by kind."), &["kind"])
-            .expect("valid counter");
-        registry.register(Box::new(errors.clone())).expect("registered once");
         #[cfg(target_os = "linux")]
         registry
             .register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))
             .expect("registered once");
-        Self { registry, permit_latency, ack_latency, batch_records, batch_bytes, errors }
+        Self { registry, permit_latency, ack_latency, batch_records, batch_bytes }
     }
 }
 
@@ -112,6 +108,7 @@ impl AppendObserver for Metrics {
 #[derive(Clone)]
 pub struct MetricsState {
     pub metrics: Arc<Metrics>,
+    pub errors: Arc<ErrorCounts>,
     pub service: Service,
     pub engine: Option<Arc<SlateStorage>>,
     pub connections: Arc<AtomicUsize>,
@@ -134,15 +131,6 @@ pub async fn scrape(State(state): State<MetricsState>) -> Response {
     }
     let content_type = HeaderValue::from_str(encoder.format_type()).expect("a valid content type");
     ([(header::CONTENT_TYPE, content_type)], body).into_response()
-}
-
-/// Counts error answers by their [`ErrorKind`].
-pub async fn count_errors(State(metrics): State<Arc<Metrics>>, request: Request, next: Next) -> Response {
-    let response = next.run(request).await;
-    if let Some(ErrorKind(kind)) = response.extensions().get::<ErrorKind>() {
-        metrics.errors.with_label_values(&[kind]).inc();
-    }
-    response
 }
 
 fn labelled(labels: &[(&str, &str)]) -> proto::Metric {
@@ -198,7 +186,9 @@ fn service_families(state: &MetricsState) -> Vec<MetricFamily> {
         .iter()
         .map(|(kind, session)| gauge(&[("kind", kind)], usage.open_sessions(*session) as f64))
         .collect();
+    let errors = state.errors.snapshot().into_iter().map(|(kind, n)| counter(&[("kind", kind)], n as f64)).collect();
     vec![
+        family("s2_errors_total", "Error answers, by kind.", MetricType::COUNTER, errors),
         per_basin("s2_appends_total", "Acknowledged append batches.", &|t| t.appends),
         per_basin("s2_appended_records_total", "Records in acknowledged appends.", &|t| t.appended_records),
         per_basin("s2_appended_bytes_total", "Metered bytes in acknowledged appends.", &|t| t.appended_bytes),
